@@ -1,0 +1,52 @@
+# Kunci: `make run` starts the demo, `make test` runs the whole suite. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+ISSUER_PORT ?= 8000
+APP1_PORT ?= 8082
+APP2_PORT ?= 8083
+SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning
+
+.PHONY: install run serve test rotate-keys keys bench clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Demo mode: secrets are generated once under var/ (owner-only) and reused on every run.
+run: export KUNCI_DEMO := 1
+run: install
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py ensure_keys
+	@echo
+	@$(PY) manage.py demo_user
+	@echo "issuer:  http://127.0.0.1:$(ISSUER_PORT)   (Ctrl-C stops everything)"
+	@echo
+	$(MAKE) --no-print-directory serve
+
+serve: export KUNCI_DEMO ?= 1
+serve: install
+	@trap 'kill 0' INT TERM EXIT; \
+	DJANGO_SETTINGS_MODULE=settings.idp $(PY) -m gunicorn settings.wsgi:application \
+	    --bind 127.0.0.1:$(ISSUER_PORT) $(SERVE_ARGS) & \
+	wait
+
+test: install
+	env -u KUNCI_DEMO $(PY) -m pytest $(PYTEST_ARGS)
+
+rotate-keys: export KUNCI_DEMO ?= 1
+rotate-keys: install
+	$(PY) manage.py rotate_keys $(ARGS)
+
+keys: export KUNCI_DEMO ?= 1
+keys: install
+	$(PY) manage.py keys
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,32 @@
+"""Log in with a username or an email address."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+
+class UsernameOrEmailBackend(ModelBackend):
+    """Authenticate by username, else by a unique email; every path runs the password hasher."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        if username is None or password is None:
+            return None
+        User = get_user_model()
+        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        if user is None and "@" in username:
+            matches = list(User._default_manager.filter(email__iexact=username)[:2])
+            # An email shared by two accounts names neither of them.
+            user = matches[0] if len(matches) == 1 else None
+        if user is None:
+            # Run the default hasher once to reduce the timing difference between an existing
+            # and a nonexistent user (as django.contrib.auth.backends.ModelBackend does).
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

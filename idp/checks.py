@@ -1,0 +1,21 @@
+"""System checks tying the issuer's token lifetimes to the keyring's retirement window."""
+from __future__ import annotations
+
+from django.core.checks import Error, register
+
+from idp.conf import idp_settings
+from keys.conf import keys_settings
+
+
+@register()
+def check_retired_keys_outlive_tokens(app_configs, **kwargs) -> list:
+    longest = max(idp_settings.ACCESS_TOKEN_LIFETIME, idp_settings.REFRESH_TOKEN_LIFETIME)
+    if keys_settings.RETIRED_KEY_LIFETIME < longest:
+        return [
+            Error(
+                f"KUNCI_KEYS['RETIRED_KEY_LIFETIME'] ({keys_settings.RETIRED_KEY_LIFETIME}) is shorter "
+                f"than the longest token lifetime ({longest}); tokens would outlive their key.",
+                id="idp.E001",
+            )
+        ]
+    return []

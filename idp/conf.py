@@ -1,0 +1,29 @@
+"""The issuer's settings object: `settings.KUNCI_IDP` over DEFAULTS, read at call time."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from keys.conf import AppSettings
+
+IDP_DEFAULTS: dict[str, Any] = {
+    # The `iss` of every token and the discovery document's `issuer`, byte for byte.
+    "ISSUER": "http://127.0.0.1:8000",
+    # The `aud` of every token: what relying parties configure as their AUDIENCE.
+    "AUDIENCE": "kunci-apps",
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # Seconds of clock skew tolerated when the issuer checks exp, nbf and iat.
+    "LEEWAY": 10,
+}
+
+idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)
+
+
+@receiver(setting_changed)
+def _reload_idp_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "KUNCI_IDP":
+        idp_settings.reload()

@@ -1,0 +1,39 @@
+"""The issuer's API errors: small APIException subclasses, each with a stable code."""
+from __future__ import annotations
+
+import re
+
+from rest_framework import exceptions
+
+from idp.tokens import TokenRejected
+
+REALM = "kunci"
+# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_DESCRIPTION_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+class InvalidCredentials(exceptions.AuthenticationFailed):
+    default_detail = "Unable to log in with the provided credentials."
+    default_code = "invalid_credentials"
+
+
+class InvalidToken(exceptions.AuthenticationFailed):
+    """A token was presented and refused; the code says why."""
+
+    def __init__(self, rejection: TokenRejected) -> None:
+        super().__init__(rejection.detail, rejection.code)
+
+
+class TokenNotYours(exceptions.PermissionDenied):
+    default_detail = "This refresh token belongs to another user."
+    default_code = "token_not_yours"
+
+
+def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
+    """Return an RFC 6750 §3 WWW-Authenticate value."""
+    parts = [f'Bearer realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append(f'error_description="{_DESCRIPTION_UNSAFE.sub("", description)}"')
+    return ", ".join(parts)

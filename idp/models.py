@@ -1,0 +1,25 @@
+"""Login sessions: the family of refresh tokens that one login started, named by `sid`."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class SessionEnd(models.TextChoices):
+    LOGOUT = "logout", "logout"
+    LOGOUT_EVERYWHERE = "logout_everywhere", "logout everywhere"
+    REUSE = "reuse", "refresh token reuse"
+
+
+class LoginSession(models.Model):
+    sid = models.CharField(max_length=32, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    created_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=SessionEnd.choices, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_at"], name="idp_session_user_open")]
+
+    def __str__(self) -> str:
+        return f"session {self.sid} of user {self.user_id}"

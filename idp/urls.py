@@ -1,0 +1,24 @@
+"""The issuer's routes. Each path answers with and without a trailing slash, never redirecting."""
+from django.urls import re_path
+
+from idp import discovery, views
+
+handler400 = "idp.errors.bad_request"
+handler403 = "idp.errors.permission_denied"
+handler404 = "idp.errors.not_found"
+handler500 = "idp.errors.server_error"
+
+urlpatterns = [
+    re_path(r"^api/login/?$", views.LoginView.as_view(), name="login"),
+    re_path(r"^api/login/refresh/?$", views.RefreshView.as_view(), name="refresh"),
+    re_path(r"^api/logout/?$", views.LogoutView.as_view(), name="logout"),
+    re_path(r"^api/logout/all/?$", views.LogoutEverywhereView.as_view(), name="logout-everywhere"),
+    re_path(r"^api/me/?$", views.MeView.as_view(), name="me"),
+    re_path(r"^api/users/?$", views.UserListView.as_view(), name="users"),
+    re_path(r"^\.well-known/jwks\.json/?$", discovery.JWKSView.as_view(), name="jwks"),
+    re_path(
+        r"^\.well-known/openid-configuration/?$",
+        discovery.OpenIDConfigurationView.as_view(),
+        name="openid-configuration",
+    ),
+]

@@ -1,0 +1,63 @@
+import re
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from keys.exceptions import KeyringError, NextKeyNotReady, RotationLost
+from keys.keyring import revoke_key, rotate_keys
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse '90s', '15m', '12h' or '30d' into a timedelta."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise CommandError(f"--if-older-than takes a duration like 30d, 12h, 15m or 90s, not {text!r}")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+class Command(BaseCommand):
+    help = (
+        "Promote the next key to active and the active key to retired, create a new next key, "
+        "and purge retired keys whose tokens have all expired."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="rotate even if the next key is too new")
+        parser.add_argument(
+            "--if-older-than",
+            metavar="DURATION",
+            help="rotate only if the active key is older than this (30d, 12h, 15m, 90s); for cron",
+        )
+        parser.add_argument("--revoke", metavar="KID", help="revoke this key at once (compromise)")
+
+    def handle(self, *args, force: bool, if_older_than: str | None, revoke: str | None, **options) -> None:
+        try:
+            if revoke:
+                result = revoke_key(revoke)
+                self.stdout.write(f"revoked {result.retired}")
+                if result.activated:
+                    self.stdout.write(f"active key is now {result.activated}")
+                if result.created:
+                    self.stdout.write(f"new next key {result.created}")
+                return
+            older = parse_duration(if_older_than) if if_older_than else None
+            result = rotate_keys(force=force, if_older_than=older)
+        except NextKeyNotReady as e:
+            raise CommandError(str(e), returncode=3) from e
+        except RotationLost as e:
+            self.stdout.write(f"not rotated: {e}")
+            return
+        except KeyringError as e:
+            raise CommandError(str(e)) from e
+        if not result.rotated:
+            self.stdout.write(f"not rotated: {result.reason}")
+        else:
+            self.stdout.write(
+                f"rotated: {result.activated} is active, {result.retired} retired, "
+                f"{result.created} is next"
+            )
+        if result.purged:
+            self.stdout.write(f"purged: {', '.join(result.purged)}")

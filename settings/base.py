@@ -1,0 +1,78 @@
+"""Settings shared by both roles. Secrets come from the environment; see settings/environment.py."""
+from __future__ import annotations
+
+import os
+
+import dj_database_url
+
+from settings.environment import BASE_DIR, VAR_DIR, env_flag, env_list, secret
+
+SECRET_KEY, SECRET_KEY_IS_DEMO = secret("DJANGO_SECRET_KEY", "django-secret-key", nbytes=48)
+DEBUG = env_flag("KUNCI_DEBUG")
+ALLOWED_HOSTS = env_list("KUNCI_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "rest_framework",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+WSGI_APPLICATION = "settings.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+# Every path works with and without a trailing slash through its own pattern; no redirects.
+APPEND_SLASH = False
+
+# 64 KB: an identity API never needs more. Bigger bodies get 413 before anything parses them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+
+
+def database(default_sqlite_name: str) -> dict:
+    """Return the `default` database: DATABASE_URL when set, else SQLite under var/."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / default_sqlite_name,
+        "OPTIONS": {
+            # IMMEDIATE takes the write lock when a transaction begins, so concurrent writers
+            # queue on the busy timeout instead of failing with "database is locked" mid-way.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        "TEST": {"NAME": VAR_DIR / f"test-{default_sqlite_name}"},
+    }
+
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("KUNCI_LOG_LEVEL", "INFO")},
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

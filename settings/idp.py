@@ -1,0 +1,80 @@
+"""Settings for the issuer role: the keyring, the token endpoints and the JWKS."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from settings.base import *  # noqa: F403
+from settings.base import database
+from settings.environment import secret
+
+INSTALLED_APPS = [
+    *INSTALLED_APPS,  # noqa: F405
+    "rest_framework_simplejwt.token_blacklist",
+    "keys",
+    "idp",
+]
+
+MIDDLEWARE = [
+    "idp.errors.RequestBodyLimitMiddleware",
+    *MIDDLEWARE,  # noqa: F405
+]
+
+ROOT_URLCONF = "idp.urls"
+DATABASES = {"default": database("idp.sqlite3")}
+
+AUTHENTICATION_BACKENDS = ["idp.backends.UsernameOrEmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "EXCEPTION_HANDLER": "idp.errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["idp.authentication.AccessTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+_access_lifetime = timedelta(seconds=int(os.environ.get("KUNCI_ACCESS_TOKEN_SECONDS", 300)))
+_refresh_lifetime = timedelta(seconds=int(os.environ.get("KUNCI_REFRESH_TOKEN_SECONDS", 86400)))
+
+KUNCI_IDP = {
+    "ISSUER": os.environ.get("KUNCI_ISSUER", "http://127.0.0.1:8000"),
+    "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
+    "ACCESS_TOKEN_LIFETIME": _access_lifetime,
+    "REFRESH_TOKEN_LIFETIME": _refresh_lifetime,
+}
+
+_kek, KEY_ENCRYPTION_KEY_IS_DEMO = secret("KUNCI_KEY_ENCRYPTION_KEY", "key-encryption-key")
+
+KUNCI_KEYS = {
+    "KEY_ENCRYPTION_KEY": _kek,
+    "KEY_ENCRYPTION_KEY_IS_DEMO": KEY_ENCRYPTION_KEY_IS_DEMO,
+    "RSA_KEY_SIZE": int(os.environ.get("KUNCI_RSA_KEY_SIZE", 2048)),
+    "JWKS_MAX_AGE": int(os.environ.get("KUNCI_JWKS_MAX_AGE", 300)),
+    "PREPUBLICATION_SECONDS": int(os.environ.get("KUNCI_PREPUBLICATION_SECONDS", 360)),
+    # A retired key stays published until every token it signed has expired.
+    "RETIRED_KEY_LIFETIME": max(_access_lifetime, _refresh_lifetime),
+}
+
+# simplejwt supplies the token classes and the blacklist; Kunci's token classes bring their own
+# RS256 backend, so simplejwt's shared-secret defaults are switched off here.
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "SIGNING_KEY": None,
+    "VERIFYING_KEY": None,
+    "AUTH_TOKEN_CLASSES": ("idp.tokens.AccessToken",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+}

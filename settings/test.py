@@ -1,0 +1,13 @@
+"""The issuer's settings under test: fast password hashing and per-run generated secrets."""
+import os
+import secrets
+
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
+os.environ.setdefault("KUNCI_KEY_ENCRYPTION_KEY", secrets.token_urlsafe(32))
+
+from settings.idp import *  # noqa: E402,F403
+
+# Argon2 stays first in production (settings/idp.py); under test a cheap hasher keeps the
+# suite fast, and tests that are about hashing configure their own.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+KUNCI_KEYS = {**KUNCI_KEYS, "SIGNING_KEY_CACHE_SECONDS": 0}  # noqa: F405
