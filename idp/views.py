@@ -91,12 +91,17 @@ class MeView(APIView):
         )
 
 
+class UserPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
 class UserListView(ListAPIView):
     """List users, to staff only: an identity provider does not leak its user list."""
 
     permission_classes = [permissions.IsAdminUser]
     serializer_class = UserSerializer
-    pagination_class = LimitOffsetPagination
+    pagination_class = UserPagination
 
     def get_queryset(self):
         return get_user_model()._default_manager.order_by("pk")

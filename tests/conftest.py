@@ -1,0 +1,46 @@
+"""Fixtures shared by the issuer's tests."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def keyring(db):
+    """Return the kids of a fresh keyring: one active key and one next key."""
+    from keys.keyring import ensure_keys
+
+    ensure_keys()
+    from keys.models import SigningKey
+
+    return {key.state: key.kid for key in SigningKey.objects.all()}
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("root", "root@example.com", PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def login(api, keyring):
+    """Return a function that logs a user in and returns the JSON token pair."""
+
+    def _login(user, password: str = PASSWORD) -> dict[str, str]:
+        response = api.post("/api/login", {"username": user.username, "password": password}, format="json")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return _login

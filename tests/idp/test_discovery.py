@@ -1,0 +1,88 @@
+import jwt
+import pytest
+from jwt import PyJWKSet
+
+from keys.keyring import rotate_keys
+
+pytestmark = pytest.mark.django_db
+
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
+
+
+def test_jwks_publishes_the_active_and_next_keys_with_public_members_only(api, keyring):
+    response = api.get("/.well-known/jwks.json")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    keys = response.json()["keys"]
+    assert {key["kid"] for key in keys} == {keyring["active"], keyring["next"]}
+    for key in keys:
+        assert set(key) == {"kty", "use", "alg", "kid", "n", "e"}
+        assert (key["kty"], key["use"], key["alg"]) == ("RSA", "sig", "RS256")
+
+
+def test_jwks_sends_cache_control_and_a_strong_etag(api, keyring, settings):
+    settings.KUNCI_KEYS = {**settings.KUNCI_KEYS, "JWKS_MAX_AGE": 120}
+
+    response = api.get("/.well-known/jwks.json/")
+
+    assert response["Cache-Control"] == "public, max-age=120"
+    assert response["ETag"].startswith('"') and not response["ETag"].startswith("W/")
+
+
+def test_jwks_answers_304_to_a_matching_if_none_match(api, keyring):
+    etag = api.get("/.well-known/jwks.json")["ETag"]
+
+    response = api.get("/.well-known/jwks.json", HTTP_IF_NONE_MATCH=etag)
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert response["Cache-Control"].startswith("public, max-age=")
+
+
+def test_jwks_etag_changes_when_the_keys_change(api, keyring):
+    etag = api.get("/.well-known/jwks.json")["ETag"]
+    rotate_keys(force=True)
+
+    response = api.get("/.well-known/jwks.json", HTTP_IF_NONE_MATCH=etag)
+
+    assert response.status_code == 200
+    assert response["ETag"] != etag
+    assert len(response.json()["keys"]) == 3
+
+
+def test_jwks_refuses_post_with_405(api, keyring):
+    response = api.post("/.well-known/jwks.json")
+
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_discovery_issuer_equals_the_tokens_iss_byte_for_byte(api, login, user):
+    access = login(user)["access"]
+
+    config = api.get("/.well-known/openid-configuration").json()
+
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert config["issuer"] == claims["iss"]
+    assert config["jwks_uri"] == f"{claims['iss']}/.well-known/jwks.json"
+    assert config["token_endpoint"] == f"{claims['iss']}/api/login"
+    assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+
+
+def test_an_access_token_verifies_against_the_published_jwks(api, login, user, settings):
+    access = login(user)["access"]
+    jwks = PyJWKSet.from_dict(api.get("/.well-known/jwks.json").json())
+    kid = jwt.get_unverified_header(access)["kid"]
+
+    claims = jwt.decode(
+        access,
+        jwks[kid].key,
+        algorithms=["RS256"],
+        audience=settings.KUNCI_IDP["AUDIENCE"],
+        issuer=settings.KUNCI_IDP["ISSUER"],
+    )
+
+    assert claims["token_type"] == "access"
+    assert jwt.get_unverified_header(access)["typ"] == "at+jwt"

@@ -1,0 +1,155 @@
+import threading
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from idp.models import LoginSession, SessionEnd
+from keys.keyring import rotate_keys
+
+pytestmark = pytest.mark.django_db
+
+
+def _refresh(api, token: str):
+    return api.post("/api/login/refresh", {"refresh": token}, format="json")
+
+
+def test_refresh_returns_a_new_pair_and_blacklists_the_old_refresh_token(api, login, user):
+    pair = login(user)
+
+    response = _refresh(api, pair["refresh"])
+
+    assert response.status_code == 200
+    new = response.json()
+    assert set(new) == {"access", "refresh"}
+    assert new["refresh"] != pair["refresh"]
+    old_jti = jwt.decode(pair["refresh"], options={"verify_signature": False})["jti"]
+    assert BlacklistedToken.objects.filter(token__jti=old_jti).exists()
+    assert OutstandingToken.objects.filter(user=user).count() == 2
+
+
+def test_the_rotated_token_keeps_the_session_and_identity(api, login, user):
+    pair = login(user)
+    new = _refresh(api, pair["refresh"]).json()
+
+    old_claims = jwt.decode(pair["refresh"], options={"verify_signature": False})
+    new_claims = jwt.decode(new["refresh"], options={"verify_signature": False})
+    assert new_claims["sid"] == old_claims["sid"]
+    assert (new_claims["sub"], new_claims["username"], new_claims["email"]) == (str(user.pk), "alice", "alice@example.com")
+    assert new_claims["jti"] != old_claims["jti"]
+
+
+def test_refresh_path_works_with_a_trailing_slash(api, login, user):
+    response = api.post("/api/login/refresh/", {"refresh": login(user)["refresh"]}, format="json")
+
+    assert response.status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_ends_the_whole_session(api, login, user):
+    first = login(user)["refresh"]
+    second = _refresh(api, first).json()["refresh"]
+
+    reuse = _refresh(api, first)
+
+    assert reuse.status_code == 401
+    assert reuse.json()["code"] == "token_reused"
+    assert reuse["WWW-Authenticate"].startswith('Bearer realm="kunci", error="invalid_token"')
+    assert LoginSession.objects.get(user=user).end_reason == SessionEnd.REUSE
+    newest = _refresh(api, second)
+    assert newest.status_code == 401
+    assert newest.json()["code"] == "session_ended"
+
+
+def test_an_expired_refresh_token_gets_token_expired(api, login, user):
+    # A negative lifetime issues a token whose exp is already a minute in the past.
+    with override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(seconds=-60), "LEEWAY": 0}):
+        pair = login(user)
+        response = _refresh(api, pair["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_expired"
+
+
+def test_a_tampered_refresh_token_gets_token_invalid(api, login, user):
+    header, payload, signature = login(user)["refresh"].split(".")
+    tampered = ".".join([header, payload, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")])
+
+    response = _refresh(api, tampered)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_invalid"
+
+
+def test_an_access_token_is_refused_by_the_refresh_endpoint(api, login, user):
+    response = _refresh(api, login(user)["access"])
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_wrong_type"
+
+
+def test_refresh_after_logout_gets_401(api, login, user):
+    pair = login(user)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api.post("/api/logout", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    api.credentials()
+
+    response = _refresh(api, pair["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_blacklisted"
+
+
+def test_refresh_of_an_inactive_user_gets_401(api, login, user):
+    pair = login(user)
+    user.is_active = False
+    user.save()
+
+    response = _refresh(api, pair["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "user_inactive"
+
+
+def test_tokens_signed_before_a_rotation_still_refresh_and_new_ones_carry_the_new_kid(api, login, user, keyring):
+    pair = login(user)
+    rotate_keys(force=True)
+
+    response = _refresh(api, pair["refresh"])
+
+    assert response.status_code == 200
+    assert jwt.get_unverified_header(response.json()["access"])["kid"] == keyring["next"]
+    assert jwt.get_unverified_header(pair["access"])["kid"] == keyring["active"]
+
+
+def test_a_missing_refresh_field_gets_400(api, keyring):
+    response = api.post("/api/login/refresh", {}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "missing_field"
+    assert "refresh" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refreshes_of_one_token_give_exactly_one_success(keyring, user):
+    token = APIClient().post("/api/login", {"username": "alice", "password": "correct horse battery staple"}, format="json").json()["refresh"]
+    statuses: list[int] = []
+    start = threading.Barrier(20)
+
+    def refresh_once() -> None:
+        start.wait()
+        try:
+            statuses.append(APIClient().post("/api/login/refresh", {"refresh": token}, format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh_once) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [200] + [401] * 19
