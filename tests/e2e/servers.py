@@ -1,0 +1,170 @@
+"""Start Kunci's issuer and relying parties as real gunicorn servers on free loopback ports."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Deployment:
+    """One issuer's database and secrets, shared by its servers and management commands."""
+
+    var_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    log_files: list[Path] = field(default_factory=list)
+    _pg_database: str | None = None
+
+    @classmethod
+    def create(cls, var_dir: Path, **overrides: str) -> "Deployment":
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("KUNCI_", "DJANGO_")) and key != "DATABASE_URL"
+        }
+        env.update(
+            {
+                "KUNCI_VAR_DIR": str(var_dir),
+                "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+                "KUNCI_KEY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        deployment = cls(var_dir=var_dir, env=env)
+        base_url = os.environ.get("DATABASE_URL")
+        if base_url:
+            deployment._pg_database = f"kunci_e2e_{uuid.uuid4().hex[:12]}"
+            _pg_admin(base_url, f'CREATE DATABASE "{deployment._pg_database}"')
+            env["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + deployment._pg_database
+        env.update(overrides)
+        return deployment
+
+    def manage(self, *args: str, settings: str = "settings.idp", check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        """Run a management command against this deployment and return its result."""
+        return subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, "DJANGO_SETTINGS_MODULE": settings, **env},
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def destroy(self) -> None:
+        if self._pg_database:
+            _pg_admin(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{self._pg_database}" WITH (FORCE)')
+
+
+def _pg_admin(url: str, statement: str) -> None:
+    import psycopg
+
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(
+    deployment: Deployment,
+    name: str,
+    settings: str,
+    health_path: str,
+    port: int | None = None,
+    workers: int = 1,
+    threads: int = 8,
+    **env: str,
+) -> Server:
+    """Start gunicorn with `settings` on a free port and wait until `health_path` answers."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = deployment.var_dir / f"{name}-{port}.log"
+    deployment.log_files.append(log_path)
+    process = subprocess.Popen(
+        [
+            PYTHON, "-m", "gunicorn", "settings.wsgi:application",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers),
+            "--threads", str(threads),
+            "--access-logfile", "-",
+            "--graceful-timeout", "2",
+        ],
+        cwd=ROOT,
+        env={**deployment.env, "DJANGO_SETTINGS_MODULE": settings, **env},
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name, url, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
+        try:
+            requests.get(url + health_path, timeout=1)
+            return server
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{name} did not answer within 30 s:\n{server.log()}")
+
+
+def start_issuer(deployment: Deployment, port: int | None = None, **env: str) -> Server:
+    """Migrate, ensure keys and start the issuer; its ISSUER is its own URL."""
+    port = port or free_port()
+    issuer_env = {"KUNCI_ISSUER": f"http://127.0.0.1:{port}", **env}
+    deployment.env.update(issuer_env)
+    deployment.manage("migrate", "--noinput", "-v", "0")
+    deployment.manage("ensure_keys")
+    return start_server(deployment, "issuer", "settings.idp", "/.well-known/jwks.json", port=port)
+
+
+def start_relying_party(deployment: Deployment, name: str, issuer_url: str, port: int | None = None, **env: str) -> Server:
+    """Migrate and start a relying party that trusts `issuer_url`."""
+    rp_env = {
+        "KUNCI_RP_NAME": name,
+        "KUNCI_ISSUER": issuer_url,
+        "KUNCI_JWKS_URL": f"{issuer_url}/.well-known/jwks.json",
+        # A relying party never sees the issuer's secrets or its database.
+        "KUNCI_KEY_ENCRYPTION_KEY": "",
+        "DATABASE_URL": "",
+        **env,
+    }
+    deployment.manage("migrate", "--noinput", "-v", "0", settings="settings.rp", **rp_env)
+    return start_server(deployment, name, "settings.rp", "/api/health", port=port, **rp_env)
