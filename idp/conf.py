@@ -18,6 +18,11 @@ IDP_DEFAULTS: dict[str, Any] = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     # Seconds of clock skew tolerated when the issuer checks exp, nbf and iat.
     "LEEWAY": 10,
+    # Failed logins allowed per username, and per client IP, in each window before 429.
+    "LOGIN_FAILURES_PER_USERNAME": 5,
+    "LOGIN_FAILURES_PER_IP": 20,
+    # Seconds of one throttling window.
+    "LOGIN_FAILURE_WINDOW": 300,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

@@ -24,6 +24,14 @@ class InvalidToken(exceptions.AuthenticationFailed):
         super().__init__(rejection.detail, rejection.code)
 
 
+class TooManyLoginAttempts(exceptions.Throttled):
+    default_detail = "Too many failed logins."
+    default_code = "too_many_attempts"
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(wait=wait, detail="Too many failed logins.")
+
+
 class TokenNotYours(exceptions.PermissionDenied):
     default_detail = "This refresh token belongs to another user."
     default_code = "token_not_yours"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib.auth import authenticate, get_user_model
+from django.core.cache import caches
 from rest_framework import permissions
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import LimitOffsetPagination
@@ -12,8 +13,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from idp import sessions
-from idp.exceptions import InvalidCredentials, InvalidToken, TokenNotYours, bearer_challenge
+from idp.conf import idp_settings
+from idp.exceptions import (
+    InvalidCredentials,
+    InvalidToken,
+    TokenNotYours,
+    TooManyLoginAttempts,
+    bearer_challenge,
+)
 from idp.serializers import LoginSerializer, RefreshSerializer, UserSerializer
+from idp.throttling import LoginThrottle
 from idp.tokens import RefreshToken, TokenRejected
 
 
@@ -27,13 +36,30 @@ class CredentialsView(APIView):
         return bearer_challenge()
 
 
+def login_throttle() -> LoginThrottle:
+    """Return the failed-login throttle, configured from the current settings."""
+    return LoginThrottle(
+        caches["default"],
+        per_username=idp_settings.LOGIN_FAILURES_PER_USERNAME,
+        per_ip=idp_settings.LOGIN_FAILURES_PER_IP,
+        window=idp_settings.LOGIN_FAILURE_WINDOW,
+    )
+
+
 class LoginView(CredentialsView):
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        username, ip = body.validated_data["username"], request.META.get("REMOTE_ADDR", "")
+        throttle = login_throttle()
+        wait = throttle.retry_after(username, ip)
+        if wait is not None:
+            raise TooManyLoginAttempts(wait)
         user = authenticate(request, **body.validated_data)
         if user is None:
+            throttle.record_failure(username, ip)
             raise InvalidCredentials()
+        throttle.record_success(username, ip)
         return Response(asdict(sessions.start_session(user)))
 
 

@@ -57,6 +57,16 @@ def database(default_sqlite_name: str) -> dict:
     }
 
 
+# Redis is optional: it shares throttling counters (and caches) between processes and replicas.
+if os.environ.get("KUNCI_CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["KUNCI_CACHE_URL"],
+            "KEY_PREFIX": os.environ.get("KUNCI_CACHE_PREFIX", "kunci"),
+        }
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

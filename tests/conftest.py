@@ -8,6 +8,16 @@ from rest_framework.test import APIClient
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Start every test with empty throttling counters."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def keyring(db):
     """Return the kids of a fresh keyring: one active key and one next key."""

@@ -1,0 +1,62 @@
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from idp.throttling import LoginThrottle
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+LIMITS = {"LOGIN_FAILURES_PER_USERNAME": 3, "LOGIN_FAILURES_PER_IP": 5, "LOGIN_FAILURE_WINDOW": 60}
+
+
+def _login(api, username: str, password: str = "wrong", ip: str = "10.0.0.1"):
+    return api.post("/api/login", {"username": username, "password": password}, format="json", REMOTE_ADDR=ip)
+
+
+@override_settings(KUNCI_IDP=LIMITS)
+def test_login_answers_429_with_retry_after_after_n_failures_for_a_username(api, keyring, user):
+    statuses = [_login(api, "alice").status_code for _ in range(3)]
+
+    response = _login(api, "alice", PASSWORD)
+
+    assert statuses == [401, 401, 401]
+    assert response.status_code == 429
+    assert response.json()["code"] == "too_many_attempts"
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+@override_settings(KUNCI_IDP=LIMITS)
+def test_the_username_counter_ignores_case_and_spreads_across_ips(api, keyring, user):
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        _login(api, "ALICE", ip=ip)
+
+    assert _login(api, "alice", PASSWORD, ip="10.0.0.4").status_code == 429
+
+
+@override_settings(KUNCI_IDP=LIMITS)
+def test_one_ip_is_throttled_across_usernames(api, keyring, user):
+    for name in ("u1", "u2", "u3", "u4", "u5"):
+        assert _login(api, name).status_code == 401
+
+    assert _login(api, "alice", PASSWORD).status_code == 429
+    assert _login(api, "alice", PASSWORD, ip="10.0.0.9").status_code == 200
+
+
+@override_settings(KUNCI_IDP=LIMITS)
+def test_a_successful_login_resets_the_username_counter(api, keyring, user):
+    _login(api, "alice")
+    _login(api, "alice")
+    assert _login(api, "alice", PASSWORD).status_code == 200
+
+    assert [_login(api, "alice").status_code for _ in range(3)] == [401, 401, 401]
+
+
+def test_the_throttle_window_rolls_over_with_the_clock():
+    now = [1000.0]
+    throttle = LoginThrottle(caches["default"], per_username=1, per_ip=10, window=60, clock=lambda: now[0])
+    throttle.record_failure("bob", "10.0.0.1")
+
+    assert throttle.retry_after("bob", "10.0.0.1") == 20  # 1000 s is 40 s into a 60 s window
+    now[0] = 1020.0
+    assert throttle.retry_after("bob", "10.0.0.1") is None
