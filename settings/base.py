@@ -5,7 +5,7 @@ import os
 
 import dj_database_url
 
-from settings.environment import BASE_DIR, VAR_DIR, env_flag, env_list, secret
+from settings.environment import BASE_DIR, VAR_DIR, demo_mode, env_flag, env_list, secret
 
 SECRET_KEY, SECRET_KEY_IS_DEMO = secret("DJANGO_SECRET_KEY", "django-secret-key", nbytes=48)
 DEBUG = env_flag("KUNCI_DEBUG")
@@ -20,6 +20,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # DRF's views are csrf_exempt (bearer tokens are not ambient credentials); the middleware
+    # stays for anything a deployment adds that uses cookies.
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -86,3 +89,15 @@ LOGGING = {
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Production (no KUNCI_DEMO) is served over HTTPS: redirect plain HTTP and send HSTS. Behind a
+# TLS-terminating proxy, set KUNCI_TRUST_X_FORWARDED_PROTO=1 so Django sees the scheme.
+_https = env_flag("KUNCI_HTTPS", default=not demo_mode())
+SECURE_SSL_REDIRECT = _https
+SECURE_HSTS_SECONDS = int(os.environ.get("KUNCI_HSTS_SECONDS", 31536000)) if _https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+if env_flag("KUNCI_TRUST_X_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

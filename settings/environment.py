@@ -39,6 +39,11 @@ def secret(env_name: str, demo_file: str, nbytes: int = 32) -> tuple[str, bool]:
     """
     value = os.environ.get(env_name)
     if value:
+        if not demo_mode() and _is_demo_value(value, VAR_DIR / demo_file):
+            raise ImproperlyConfigured(
+                f"{env_name} is the demo secret generated into {VAR_DIR / demo_file}; "
+                "outside demo mode it must come from your secret store."
+            )
         return value, False
     if not demo_mode():
         raise ImproperlyConfigured(
@@ -46,6 +51,15 @@ def secret(env_name: str, demo_file: str, nbytes: int = 32) -> tuple[str, bool]:
             f"a generated demo secret (never in production)."
         )
     return _demo_secret(VAR_DIR / demo_file, nbytes), True
+
+
+def _is_demo_value(value: str, demo_path: Path) -> bool:
+    if value.startswith("django-insecure-"):
+        return True
+    try:
+        return demo_path.read_text().strip() == value.strip()
+    except OSError:
+        return False
 
 
 def _demo_secret(path: Path, nbytes: int) -> str:

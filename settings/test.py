@@ -4,6 +4,8 @@ import secrets
 
 os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.setdefault("KUNCI_KEY_ENCRYPTION_KEY", secrets.token_urlsafe(32))
+# The test client speaks plain HTTP; production's HTTPS settings are tested on settings.idp.
+os.environ.setdefault("KUNCI_HTTPS", "0")
 
 from settings.idp import *  # noqa: E402,F403
 

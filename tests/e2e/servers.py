@@ -46,6 +46,8 @@ class Deployment:
                 "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
                 "KUNCI_KEY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
                 "PYTHONUNBUFFERED": "1",
+                # The servers speak plain HTTP on loopback.
+                "KUNCI_HTTPS": "0",
             }
         )
         deployment = cls(var_dir=var_dir, env=env)

@@ -1,0 +1,76 @@
+"""settings.idp in production mode: secrets from the environment, `check --deploy` clean."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+from tests.e2e.servers import ROOT
+
+
+def _manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KUNCI_", "DJANGO_")) and k != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "KUNCI_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "settings.idp", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _production_secrets() -> dict[str, str]:
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "KUNCI_KEY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+    }
+
+
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
+    result = _manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **_production_secrets())
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secrets(tmp_path):
+    result = _manage(tmp_path, "check")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_the_demo_key_encryption_key_and_names_it(tmp_path):
+    assert _manage(tmp_path, "check", KUNCI_DEMO="1").returncode == 0
+    demo_kek = (tmp_path / "key-encryption-key").read_text().strip()
+
+    result = _manage(tmp_path, "check", **{**_production_secrets(), "KUNCI_KEY_ENCRYPTION_KEY": demo_kek})
+
+    assert result.returncode != 0
+    assert "KUNCI_KEY_ENCRYPTION_KEY is the demo secret" in result.stderr
+    assert demo_kek not in result.stderr
+
+
+def test_production_refuses_the_demo_django_secret_and_names_it(tmp_path):
+    assert _manage(tmp_path, "check", KUNCI_DEMO="1").returncode == 0
+    demo_secret = (tmp_path / "django-secret-key").read_text().strip()
+
+    result = _manage(tmp_path, "check", **{**_production_secrets(), "DJANGO_SECRET_KEY": demo_secret})
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is the demo secret" in result.stderr
+
+
+def test_demo_mode_with_debug_off_warns_loudly_about_the_demo_key_encryption_key(tmp_path):
+    result = _manage(tmp_path, "check", KUNCI_DEMO="1")
+
+    assert "keys.W001" in result.stderr + result.stdout
+    assert "DEMO KEY-ENCRYPTION KEY" in result.stderr + result.stdout
+
+
+def test_the_issuer_hashes_passwords_with_argon2id_first():
+    from settings import idp
+
+    assert idp.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
