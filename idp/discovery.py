@@ -5,6 +5,8 @@ import hashlib
 import json
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +26,7 @@ class PublicMetadataView(APIView):
 class JWKSView(PublicMetadataView):
     """Serve the published public keys with Cache-Control max-age, a strong ETag, and 304s."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 304: None})
     def get(self, request: Request) -> HttpResponse:
         body = json.dumps(keyring.jwks(), separators=(",", ":"), sort_keys=True).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -43,6 +46,7 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 
 
 class OpenIDConfigurationView(PublicMetadataView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         issuer = idp_settings.ISSUER
         return Response(

@@ -1,5 +1,6 @@
 """The issuer's routes. Each path answers with and without a trailing slash, never redirecting."""
 from django.urls import re_path
+from drf_spectacular.views import SpectacularAPIView
 
 from idp import discovery, views
 
@@ -8,7 +9,13 @@ handler403 = "idp.errors.permission_denied"
 handler404 = "idp.errors.not_found"
 handler500 = "idp.errors.server_error"
 
+class SchemaView(SpectacularAPIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
 urlpatterns = [
+    re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^api/login/?$", views.LoginView.as_view(), name="login"),
     re_path(r"^api/login/refresh/?$", views.RefreshView.as_view(), name="refresh"),
     re_path(r"^api/logout/?$", views.LogoutView.as_view(), name="logout"),

@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 from django.contrib.auth import authenticate, get_user_model
 from django.core.cache import caches
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import LimitOffsetPagination
@@ -21,6 +22,7 @@ from idp.exceptions import (
     TooManyLoginAttempts,
     bearer_challenge,
 )
+from idp.schema import ERRORS, MeSerializer, MessageSerializer, TokenPairSerializer
 from idp.serializers import LoginSerializer, RefreshSerializer, UserSerializer
 from idp.throttling import LoginThrottle
 from idp.tokens import RefreshToken, TokenRejected
@@ -47,6 +49,7 @@ def login_throttle() -> LoginThrottle:
 
 
 class LoginView(CredentialsView):
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -64,6 +67,7 @@ class LoginView(CredentialsView):
 
 
 class RefreshView(CredentialsView):
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -77,6 +81,7 @@ class RefreshView(CredentialsView):
 class LogoutView(APIView):
     """End the session of the refresh token in the body; the caller must own it."""
 
+    @extend_schema(request=RefreshSerializer, responses={200: MessageSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -93,12 +98,14 @@ class LogoutView(APIView):
 class LogoutEverywhereView(APIView):
     """End every session of the caller."""
 
+    @extend_schema(request=None, responses={200: MessageSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         ended = sessions.end_all_sessions(request.user)
         return Response({"detail": "Logged out everywhere.", "code": "logged_out", "sessions_ended": ended})
 
 
 class MeView(APIView):
+    @extend_schema(responses={200: MeSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
         claims = request.auth.payload
         return Response(

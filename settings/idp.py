@@ -11,6 +11,7 @@ from settings.environment import secret
 INSTALLED_APPS = [
     *INSTALLED_APPS,  # noqa: F405
     "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
     "keys",
     "idp",
 ]
@@ -41,6 +42,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "idp.errors.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["idp.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kunci issuer",
+    "DESCRIPTION": "Login, refresh and logout with RS256 tokens; public keys at /.well-known/jwks.json.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 _access_lifetime = timedelta(seconds=int(os.environ.get("KUNCI_ACCESS_TOKEN_SECONDS", 300)))
