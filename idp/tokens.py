@@ -7,7 +7,7 @@ with the key the header's `kid` names among those still published, and pin the a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from uuid import uuid4
@@ -36,6 +36,8 @@ ALGORITHM = "RS256"
 # no relying party can mistake one for the other, even one that ignores `token_type`.
 TYP_BY_TOKEN_TYPE = {"access": "at+jwt", "refresh": "refresh+jwt"}
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "iss", "aud", "sub", "token_type", "sid"]
+# A Kunci token is about 1 KB; anything over 8 KB is refused before any parsing or crypto.
+MAX_TOKEN_LENGTH = 8192
 
 
 class TokenRejected(TokenError):
@@ -76,10 +78,12 @@ class KeyringTokenBackend(TokenBackend):
         leeway: int | float | timedelta,
         signing_key: Callable[[], keyring.ActiveKey],
         verifying_key: Callable[[str], rsa.RSAPublicKey],
+        max_lifetime: timedelta,
     ) -> None:
         super().__init__(ALGORITHM, audience=audience, issuer=issuer, leeway=leeway)
         self._signing_key = signing_key
         self._verifying_key = verifying_key
+        self.max_lifetime = max_lifetime
 
     def encode(self, payload: dict[str, Any]) -> str:
         active = self._signing_key()
@@ -90,6 +94,8 @@ class KeyringTokenBackend(TokenBackend):
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
         if not verify:
             raise _RejectedByBackend("token_invalid", "Kunci never decodes a token unverified")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise _RejectedByBackend("token_too_large", f"Token is longer than {MAX_TOKEN_LENGTH} bytes")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as e:
@@ -116,6 +122,11 @@ class KeyringTokenBackend(TokenBackend):
         except jwt.InvalidTokenError as e:
             code, detail = next((c, d) for cls, c, d in _PYJWT_CODES if isinstance(e, cls))
             raise _RejectedByBackend(code, detail) from e
+        # No token outlives the longest configured lifetime; this also keeps absurd exp values
+        # away from datetime arithmetic further down.
+        latest = datetime.now(tz=timezone.utc) + self.max_lifetime + self.get_leeway()
+        if payload["exp"] > latest.timestamp():
+            raise _RejectedByBackend("token_invalid", "Token expires further ahead than any token Kunci issues")
         if header.get("typ") != TYP_BY_TOKEN_TYPE.get(payload.get("token_type")):
             raise _RejectedByBackend("token_wrong_type", "Token has the wrong type")
         return payload
@@ -130,6 +141,7 @@ def token_backend() -> KeyringTokenBackend:
         leeway=idp_settings.LEEWAY,
         signing_key=keyring.signing_key,
         verifying_key=keyring.verifying_key,
+        max_lifetime=max(idp_settings.ACCESS_TOKEN_LIFETIME, idp_settings.REFRESH_TOKEN_LIFETIME),
     )
 
 

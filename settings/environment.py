@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("KUNCI_VAR_DIR", BASE_DIR / "var"))
+# An empty KUNCI_VAR_DIR means the default, never the current directory.
+VAR_DIR = Path(os.environ.get("KUNCI_VAR_DIR") or BASE_DIR / "var")
 
 
 def env_flag(name: str, default: bool = False) -> bool:

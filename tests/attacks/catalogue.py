@@ -1,0 +1,219 @@
+"""The attack catalogue: hostile tokens from RFC 8725, the PyJWT advisories and common mistakes.
+
+Each entry builds one token from a `Forge`, which holds a valid token pair and the issuer's keys.
+Both the issuer and the relying party must refuse every entry with 401 and one of its codes.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+_ATTACKER_KEY = rsa.generate_private_key(65537, 2048)
+
+MALFORMED = frozenset({"token_invalid", "token_malformed"})
+BAD_KEY = frozenset({"token_invalid", "unknown_key"})
+EXPIRED = frozenset({"token_expired"})
+TOO_EARLY = frozenset({"token_not_yet_valid", "token_invalid"})
+WRONG_ISSUER = frozenset({"wrong_issuer"})
+WRONG_AUDIENCE = frozenset({"wrong_audience"})
+WRONG_TYPE = frozenset({"token_wrong_type"})
+TOO_LARGE = frozenset({"token_too_large", "token_invalid", "token_malformed"})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64json(value: Any) -> str:
+    return b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+@dataclass
+class Forge:
+    """What an attacker can get: valid tokens, the issuer's public key, and keys of their own.
+
+    `issuer_key`/`kid` stand for a trusted signer, used only for entries about claims the issuer
+    would never sign (a wrong `aud`, a past `exp`): the verifier must check claims, not just keys.
+    """
+
+    access: str
+    refresh: str
+    issuer: str
+    audience: str
+    issuer_key: rsa.RSAPrivateKey
+    kid: str
+    revoked_token: str = ""
+    purged_token: str = ""
+    # The `typ` of the token under attack: at+jwt, or refresh+jwt when forging refresh tokens.
+    typ: str = "at+jwt"
+    attacker_key: rsa.RSAPrivateKey = field(default_factory=lambda: _ATTACKER_KEY)
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.issuer_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def public_der(self) -> bytes:
+        return self.issuer_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def public_jwk(self) -> str:
+        return json.dumps(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.issuer_key.public_key())))
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        """Return the valid access token's claims with `changes` (None deletes a claim)."""
+        payload = jwt.decode(self.access, options={"verify_signature": False})
+        for name, value in changes.items():
+            if value is None:
+                payload.pop(name, None)
+            else:
+                payload[name] = value
+        return payload
+
+    def header(self, **changes: Any) -> dict[str, Any]:
+        header = {"alg": "RS256", "kid": self.kid, "typ": self.typ}
+        for name, value in changes.items():
+            if value is None:
+                header.pop(name, None)
+            else:
+                header[name] = value
+        return header
+
+    def sign(self, claims: dict[str, Any] | None = None, key: Any = None, algorithm: str = "RS256", **header: Any) -> str:
+        """Sign `claims` with `key` (the trusted key by default) and the given header changes."""
+        full_header = self.header(**header)
+        claims = claims if claims is not None else self.claims()
+        key = key if key is not None else self.issuer_key
+        if algorithm != "RS256":
+            full_header.pop("alg", None)
+            return jwt.encode(claims, key, algorithm=algorithm, headers=full_header)
+        # By hand for RS256: PyJWT refuses to write the malformed headers some entries need.
+        signing_input = f"{b64json(full_header)}.{b64json(claims)}"
+        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64(signature)}"
+
+    def unsigned(self, alg: str, with_signature: bool) -> str:
+        header, payload, signature = self.access.split(".")
+        forged_header = b64json({**self.header(), "alg": alg})
+        return f"{forged_header}.{payload}.{signature if with_signature else ''}"
+
+    def hmac(self, algorithm: str, secret: bytes | str) -> str:
+        """Sign with the issuer's *public* key as an HMAC secret (the classic algorithm confusion)."""
+        # By hand: PyJWT itself refuses to use a PEM public key as an HMAC secret.
+        header = b64json({**self.header(), "alg": algorithm})
+        payload = self.access.split(".")[1]
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[algorithm]
+        key = secret.encode() if isinstance(secret, str) else secret
+        signature = hmac.new(key, f"{header}.{payload}".encode(), digest).digest()
+        return f"{header}.{payload}.{b64(signature)}"
+
+    def attacker_signed(self, **header: Any) -> str:
+        """Sign a valid-looking token with the attacker's key, with header pointers to that key."""
+        return self.sign(key=self.attacker_key, kid="attacker", **header)
+
+    @property
+    def attacker_jwk(self) -> dict[str, Any]:
+        return json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.attacker_key.public_key()))
+
+
+def _replace_segment(token: str, index: int, value: str) -> str:
+    parts = token.split(".")
+    parts[index] = value
+    return ".".join(parts)
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    build: Callable[[Forge], str]
+    codes: frozenset[str]
+    # False for entries that only make sense against an access-token endpoint.
+    applies_to_refresh: bool = True
+
+
+ATTACKER_URL = "https://attacker.example/keys.json"
+_ec = ec.generate_private_key(ec.SECP256R1())
+
+CATALOGUE: list[Attack] = [
+    # alg "none" in four spellings, with and without a signature (RFC 8725 §2.1, §3.1).
+    *[
+        Attack(f"alg {alg} {'with' if signed else 'without'} signature", lambda f, a=alg, s=signed: f.unsigned(a, s), MALFORMED)
+        for alg in ("none", "None", "NONE", "nOnE")
+        for signed in (False, True)
+    ],
+    # HMAC keyed with the RSA public key (RFC 8725 §2.1; CVE-2022-29217).
+    *[
+        Attack(f"{alg} keyed with the public key as {form}", lambda f, a=alg, fm=form: f.hmac(a, getattr(f, fm)), MALFORMED)
+        for alg in ("HS256", "HS384", "HS512")
+        for form in ("public_pem", "public_der", "public_jwk")
+    ],
+    # Algorithms other than the one configured (RFC 8725 §3.1).
+    Attack("RS512 with the issuer's key", lambda f: f.sign(algorithm="RS512"), MALFORMED),
+    Attack("PS256 with the issuer's key", lambda f: f.sign(algorithm="PS256"), MALFORMED),
+    Attack("ES256 with an EC key", lambda f: f.sign(key=_ec, algorithm="ES256"), MALFORMED),
+    # kid: missing, unknown, hostile (RFC 8725 §3.10).
+    Attack("missing kid", lambda f: f.sign(kid=None), MALFORMED),
+    Attack("unknown kid", lambda f: f.sign(kid="unknown-kid-0000"), BAD_KEY),
+    Attack("kid with path traversal", lambda f: f.sign(kid="../../../../etc/passwd"), BAD_KEY),
+    Attack("kid with SQL", lambda f: f.sign(kid="' OR '1'='1' --"), BAD_KEY),
+    Attack("kid of 10 KB", lambda f: f.sign(kid="k" * 10_000), TOO_LARGE | BAD_KEY),
+    Attack("kid that is a number", lambda f: f.sign(kid=12345), MALFORMED),
+    Attack("kid that is a list", lambda f: f.sign(kid=[f.kid]), MALFORMED),
+    Attack("kid that is an object", lambda f: f.sign(kid={"$ne": ""}), MALFORMED),
+    # Key-carrying headers pointing at the attacker's key: never fetched, never trusted.
+    Attack("jku to the attacker's JWKS", lambda f: f.attacker_signed(jku=ATTACKER_URL), BAD_KEY),
+    Attack("x5u to the attacker's certificate", lambda f: f.attacker_signed(x5u=ATTACKER_URL), BAD_KEY),
+    Attack("embedded jwk of the attacker", lambda f: f.attacker_signed(jwk=f.attacker_jwk), BAD_KEY),
+    Attack("x5c chain of the attacker", lambda f: f.attacker_signed(x5c=["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"]), BAD_KEY),
+    Attack("jku with the issuer's kid", lambda f: f.sign(key=f.attacker_key, jku=ATTACKER_URL), MALFORMED),
+    # Tampering with a valid token.
+    Attack("tampered header", lambda f: _replace_segment(f.access, 0, b64json({**f.header(), "x": 1})), MALFORMED),
+    Attack("tampered payload", lambda f: _replace_segment(f.access, 1, b64json(f.claims(sub="0", username="admin"))), MALFORMED),
+    Attack("stripped signature", lambda f: _replace_segment(f.access, 2, ""), MALFORMED),
+    Attack("another token's signature", lambda f: _replace_segment(f.access, 2, f.refresh.split(".")[2]), MALFORMED),
+    Attack("truncated to two segments", lambda f: ".".join(f.access.split(".")[:2]), MALFORMED),
+    Attack("an extra segment", lambda f: f.access + ".AAAA", MALFORMED),
+    Attack("non-base64url characters", lambda f: _replace_segment(f.access, 1, "eyJ*&^%$#@!" + f.access.split(".")[1][11:]), MALFORMED),
+    Attack("base64 padding", lambda f: ".".join(part + "==" for part in f.access.split(".")), MALFORMED),
+    Attack("a payload that is a JSON array", lambda f: jwt.api_jws.encode(b'["sub", "admin"]', f.issuer_key, "RS256", headers=f.header()), MALFORMED),
+    Attack("five-part JWE shape", lambda f: ".".join([b64json({"alg": "RSA-OAEP", "enc": "A256GCM"}), "AAAA", "AAAA", "AAAA", "AAAA"]), MALFORMED),
+    # An empty refresh field is a missing field (400), so this one is for bearer endpoints only.
+    Attack("empty string", lambda f: "", MALFORMED, applies_to_refresh=False),
+    Attack("a token over 8 KB", lambda f: f.sign(f.claims(padding="x" * 9000)), TOO_LARGE),
+    # Time claims (RFC 7519 §4.1.4, §4.1.5, §4.1.6).
+    Attack("exp in the past", lambda f: f.sign(f.claims(exp=int(time.time()) - 3600)), EXPIRED),
+    Attack("exp missing", lambda f: f.sign(f.claims(exp=None)), MALFORMED),
+    Attack("exp not a number", lambda f: f.sign(f.claims(exp="tomorrow")), MALFORMED),
+    Attack("exp absurdly large", lambda f: f.sign(f.claims(exp=10**30)), MALFORMED | EXPIRED),
+    Attack("nbf in the future", lambda f: f.sign(f.claims(nbf=int(time.time()) + 3600)), TOO_EARLY),
+    Attack("iat in the future", lambda f: f.sign(f.claims(iat=int(time.time()) + 3600)), TOO_EARLY),
+    # Issuer and audience (RFC 8725 §3.8, §3.9).
+    Attack("a wrong iss", lambda f: f.sign(f.claims(iss="https://evil.example")), WRONG_ISSUER),
+    Attack("an iss that extends ours", lambda f: f.sign(f.claims(iss=f.issuer + ".evil")), WRONG_ISSUER),
+    Attack("iss missing", lambda f: f.sign(f.claims(iss=None)), MALFORMED | WRONG_ISSUER),
+    Attack("a wrong aud", lambda f: f.sign(f.claims(aud="another-app")), WRONG_AUDIENCE),
+    Attack("an aud list without ours", lambda f: f.sign(f.claims(aud=["a", "b"])), WRONG_AUDIENCE),
+    Attack("aud missing", lambda f: f.sign(f.claims(aud=None)), MALFORMED | WRONG_AUDIENCE),
+    # Token confusion (RFC 8725 §3.11, RFC 9068 §2.1).
+    Attack("a refresh token as an access token", lambda f: f.refresh, WRONG_TYPE, applies_to_refresh=False),
+    Attack("typ of a refresh token on access claims", lambda f: f.sign(typ="refresh+jwt"), WRONG_TYPE, applies_to_refresh=False),
+    Attack("typ missing", lambda f: f.sign(typ=None), WRONG_TYPE, applies_to_refresh=False),
+    Attack("token_type refresh under at+jwt", lambda f: f.sign(f.claims(token_type="refresh")), WRONG_TYPE, applies_to_refresh=False),
+    # Keys that have left the keyring.
+    Attack("signed by a revoked key", lambda f: f.revoked_token, BAD_KEY),
+    Attack("signed by a purged key", lambda f: f.purged_token, BAD_KEY),
+]

@@ -1,0 +1,96 @@
+"""The attack catalogue against the issuer: /api/me, /api/login/refresh and /api/logout."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from idp.conf import idp_settings
+from keys import keyring as keys_api
+from tests.attacks.catalogue import CATALOGUE, Attack, Forge
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(username: str) -> dict[str, str]:
+    response = APIClient().post("/api/login", {"username": username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.fixture
+def forges(keyring, user) -> dict[str, Forge]:
+    """Build forges for access and refresh tokens, with tokens of a purged and a revoked key."""
+    now = timezone.now()
+    purged = _login("alice")  # signed by the first active key
+    second = keys_api.rotate_keys(now=now, force=True).activated
+    revoked = _login("alice")  # signed by the second key
+    # A rotation after the first key's retirement window purges it.
+    later = now + keys_api.retirement_window() + timedelta(seconds=1)
+    assert keys_api.rotate_keys(now=later, force=True).purged
+    keys_api.revoke_key(second)
+    valid = _login("alice")
+    active = keys_api.signing_key()
+    common = dict(issuer=idp_settings.ISSUER, audience=idp_settings.AUDIENCE, issuer_key=active.private_key, kid=active.kid)
+    return {
+        "access": Forge(access=valid["access"], refresh=valid["refresh"], revoked_token=revoked["access"], purged_token=purged["access"], **common),
+        "refresh": Forge(
+            access=valid["refresh"], refresh=valid["access"], revoked_token=revoked["refresh"],
+            purged_token=purged["refresh"], typ="refresh+jwt", **common,
+        ),
+        "valid": valid,
+    }
+
+
+def _assert_refused(response, attack: Attack) -> None:
+    assert response.status_code == 401, (attack.name, response.status_code, response.content[:300])
+    body = response.json()
+    assert body["code"] in attack.codes, (attack.name, body)
+    assert response["WWW-Authenticate"].startswith('Bearer realm="kunci", error="invalid_token"')
+
+
+def test_the_catalogue_has_at_least_forty_entries():
+    assert len(CATALOGUE) >= 40
+    assert len({attack.name for attack in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize("attack", CATALOGUE, ids=lambda attack: attack.name)
+def test_the_issuer_refuses_a_hostile_access_token(forges, attack):
+    token = attack.build(forges["access"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as network:
+        response = api.get("/api/me")
+
+    _assert_refused(response, attack)
+    assert len(network.calls) == 0
+
+
+REFRESH_ATTACKS = [attack for attack in CATALOGUE if attack.applies_to_refresh]
+
+
+@pytest.mark.parametrize("attack", REFRESH_ATTACKS, ids=lambda attack: attack.name)
+def test_the_issuer_refuses_a_hostile_refresh_token_at_refresh_and_logout(forges, attack):
+    token = attack.build(forges["refresh"])
+    api = APIClient()
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as network:
+        refreshed = api.post("/api/login/refresh", {"refresh": token}, format="json")
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {forges['valid']['access']}")
+        logged_out = api.post("/api/logout", {"refresh": token}, format="json")
+
+    _assert_refused(refreshed, attack)
+    _assert_refused(logged_out, attack)
+    assert len(network.calls) == 0
+
+
+def test_an_access_token_sent_to_the_refresh_endpoint_is_refused(forges):
+    response = APIClient().post("/api/login/refresh", {"refresh": forges["valid"]["access"]}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_wrong_type"
