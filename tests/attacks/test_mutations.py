@@ -1,0 +1,76 @@
+"""Property: no mutation of a valid token is accepted unless it leaves the token unchanged."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from idp.tokens import AccessToken, RefreshToken, TokenRejected
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+ALPHABET = st.sampled_from(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \x00\xff"))
+
+
+@st.composite
+def mutations(draw, token: str) -> str:
+    """Flip, delete, insert or swap: one to three edits anywhere in the token."""
+    chars = list(token)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["replace", "delete", "insert", "swap_segments"]))
+        position = draw(st.integers(0, max(0, len(chars) - 1)))
+        if kind == "replace" and chars:
+            chars[position] = draw(ALPHABET)
+        elif kind == "delete" and chars:
+            del chars[position]
+        elif kind == "insert":
+            chars.insert(position, draw(ALPHABET))
+        else:
+            segments = "".join(chars).split(".")
+            i, j = draw(st.integers(0, len(segments) - 1)), draw(st.integers(0, len(segments) - 1))
+            segments[i], segments[j] = segments[j], segments[i]
+            chars = list(".".join(segments))
+    return "".join(chars)
+
+
+@pytest.fixture
+def pair(keyring, user) -> dict[str, str]:
+    return APIClient().post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()
+
+
+HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_a_mutated_access_token_is_never_accepted(pair, data):
+    mutated = data.draw(mutations(pair["access"]))
+    if mutated == pair["access"]:
+        return
+    with pytest.raises(TokenRejected):
+        AccessToken(mutated)
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_a_mutated_refresh_token_is_never_accepted(pair, data):
+    mutated = data.draw(mutations(pair["refresh"]))
+    if mutated == pair["refresh"]:
+        return
+    with pytest.raises(TokenRejected):
+        RefreshToken(mutated)
+
+
+def test_a_signature_whose_last_character_differs_only_in_spare_bits_is_refused(pair):
+    # 256 signature bytes are 342 base64url characters; the last one carries 4 bits and 2 spare.
+    token = pair["access"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    twin = token[:-1] + alphabet[last ^ 0b01]
+
+    with pytest.raises(TokenRejected) as refused:
+        AccessToken(twin)
+
+    assert refused.value.code == "token_invalid"
