@@ -1,6 +1,8 @@
 """Errors of the keyring. They know nothing of HTTP; the issuer's views translate them."""
 from __future__ import annotations
 
+import math
+
 
 class KeyringError(Exception):
     """Base class of every keyring error."""
@@ -34,9 +36,10 @@ class NextKeyNotReady(KeyringError):
         self.published_for = published_for
         self.max_age = max_age
         self.wait = wait
+        # Round the age down and the wait up: "run again in 0 s" that then refuses again misleads.
         super().__init__(
-            f"next key {kid} has been published for {published_for:.0f} s; relying parties may "
-            f"cache the JWKS for {max_age} s; run again in {wait:.0f} s or pass --force"
+            f"next key {kid} has been published for {math.floor(published_for)} s; relying parties "
+            f"may cache the JWKS for {max_age} s; run again in {math.ceil(wait)} s or pass --force"
         )
 
 

@@ -7,6 +7,7 @@ SigningKey make "exactly one active, at most one next" hold even against a bug i
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ from keys.models import PUBLISHED_STATES, KeyState, SigningKey
 logger = logging.getLogger("kunci.keys")
 
 ALLOWED_KEY_SIZES = (2048, 3072, 4096)
+
+# Every kid is an RFC 7638 thumbprint: base64url, 43 characters (the column holds 64). A kid
+# read from a token header that cannot be one must not reach the database: NUL and lone
+# surrogates, which JSON can carry, make the query itself fail instead of finding nothing.
+_KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,8 @@ def verifying_key(kid: str, now: datetime | None = None) -> rsa.RSAPublicKey:
     The state is read from the database every time, so a revoked or purged key stops verifying
     at once on every replica; only the immutable public numbers are cached.
     """
+    if not _KID.fullmatch(kid):
+        raise UnknownKey(f"no published key has kid {kid[:64]!r}")
     now = now or _now()
     cutoff = now - retirement_window()
     row = (

@@ -15,7 +15,20 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if not match:
         raise CommandError(f"--if-older-than takes a duration like 30d, 12h, 15m or 90s, not {text!r}")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError as e:
+        raise CommandError(f"--if-older-than {text!r} is longer than a timedelta can hold") from e
+
+
+def _bind_revoke_value(argv: list[str]) -> list[str]:
+    """Join `--revoke KID` into `--revoke=KID`, so that a kid starting with "-" stays a value."""
+    bound: list[str] = []
+    words = iter(argv)
+    for word in words:
+        value = next(words, None) if word == "--revoke" else None
+        bound.append(word if value is None else f"--revoke={value}")
+    return bound
 
 
 class Command(BaseCommand):
@@ -32,6 +45,11 @@ class Command(BaseCommand):
             help="rotate only if the active key is older than this (30d, 12h, 15m, 90s); for cron",
         )
         parser.add_argument("--revoke", metavar="KID", help="revoke this key at once (compromise)")
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        # A kid is base64url, so one in 64 starts with "-", and argparse would read
+        # `--revoke -AbC...` as an option with its value missing.
+        super().run_from_argv(_bind_revoke_value(argv))
 
     def handle(self, *args, force: bool, if_older_than: str | None, revoke: str | None, **options) -> None:
         try:
