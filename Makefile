@@ -24,18 +24,27 @@ run: export KUNCI_DEMO := 1
 run: install
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py ensure_keys
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) manage.py migrate --noinput -v 0
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) manage.py migrate --noinput -v 0
 	@echo
 	@$(PY) manage.py demo_user
-	@echo "issuer:  http://127.0.0.1:$(ISSUER_PORT)   (Ctrl-C stops everything)"
+	@echo "issuer: http://127.0.0.1:$(ISSUER_PORT)  app1: http://127.0.0.1:$(APP1_PORT)  app2: http://127.0.0.1:$(APP2_PORT)"
+	@echo "Ctrl-C stops all three."
 	@echo
-	$(MAKE) --no-print-directory serve
+	@$(MAKE) --no-print-directory serve
 
+# The issuer and two relying parties; Ctrl-C (or any one exiting) stops all three.
 serve: export KUNCI_DEMO ?= 1
+serve: export KUNCI_ISSUER ?= http://127.0.0.1:$(ISSUER_PORT)
 serve: install
 	@trap 'kill 0' INT TERM EXIT; \
 	DJANGO_SETTINGS_MODULE=settings.idp $(PY) -m gunicorn settings.wsgi:application \
 	    --bind 127.0.0.1:$(ISSUER_PORT) $(SERVE_ARGS) & \
-	wait
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) -m gunicorn settings.wsgi:application \
+	    --bind 127.0.0.1:$(APP1_PORT) $(SERVE_ARGS) & \
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) -m gunicorn settings.wsgi:application \
+	    --bind 127.0.0.1:$(APP2_PORT) $(SERVE_ARGS) & \
+	wait -n
 
 test: install
 	env -u KUNCI_DEMO $(PY) -m pytest $(PYTEST_ARGS)
