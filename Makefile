@@ -57,5 +57,9 @@ keys: export KUNCI_DEMO ?= 1
 keys: install
 	$(PY) manage.py keys
 
+# Benchmarks print Markdown tables for BENCHMARKS.md; BENCH_ARGS=--smoke runs them tiny.
+bench: install
+	env -u KUNCI_DEMO $(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache
