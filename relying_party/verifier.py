@@ -1,0 +1,313 @@
+"""Verify Kunci access tokens locally: PyJWT for the JWS, strict checks around it, and an LRU of results.
+
+`TokenVerifier` reads no settings: the key source, issuer, audience and algorithms are constructor
+arguments. `default_verifier()` builds the process's one verifier from `settings.RELYING_PARTY`
+when first used, and forgets it when that setting changes.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from relying_party.exceptions import (
+    InvalidSetting,
+    TokenExpired,
+    TokenInvalid,
+    TokenMalformed,
+    TokenNotYetValid,
+    TokenRejected,
+    TokenTooLarge,
+    TokenWrongType,
+    UnknownKey,
+    WrongAudience,
+    WrongIssuer,
+)
+from relying_party.jwks import RSA_ALGORITHMS
+
+# RFC 9068 §4: a resource server checks that typ is "at+jwt" or "application/at+jwt"; media
+# types compare case-insensitively (RFC 7515 §4.1.9). A refresh token's typ differs, so it fails.
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+
+# Time claims are checked here, against the injectable clock; PyJWT checks iss, aud, sub and jti.
+_PYJWT_OPTIONS = {
+    "require": list(REQUIRED_CLAIMS),
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+}
+_PYJWT_ERRORS: list[tuple[type[Exception], type[TokenRejected], str | None]] = [
+    (jwt.InvalidAudienceError, WrongAudience, None),
+    (jwt.InvalidIssuerError, WrongIssuer, None),
+    (jwt.MissingRequiredClaimError, TokenInvalid, "Token lacks a required claim"),
+    (jwt.InvalidAlgorithmError, TokenInvalid, "Token uses an algorithm this service does not accept"),
+    (jwt.InvalidSignatureError, TokenInvalid, "Token signature is invalid"),
+    (jwt.DecodeError, TokenMalformed, None),
+    (jwt.InvalidTokenError, TokenInvalid, None),
+]
+_pyjwt = jwt.PyJWT()
+
+
+class KeySource(Protocol):
+    def get_key(self, kid: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A token that passed every check: its claims, the kid that signed it and when it expires."""
+
+    claims: Mapping[str, Any]
+    kid: str
+    exp: float
+    # The key that verified it: a cached result is reused only while the JWKS still serves this key.
+    key: Any = field(repr=False, compare=False)
+
+    @property
+    def sub(self) -> str:
+        return self.claims["sub"]
+
+    def __getitem__(self, claim: str) -> Any:
+        return self.claims[claim]
+
+    def get(self, claim: str, default: Any = None) -> Any:
+        return self.claims.get(claim, default)
+
+
+class _VerifiedTokens:
+    """A bounded LRU of raw token -> VerifiedToken; a short lock keeps OrderedDict consistent."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> VerifiedToken | None:
+        if not self.size:
+            return None
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is not None:
+                self._entries.move_to_end(token)
+            return entry
+
+    def put(self, token: str, entry: VerifiedToken) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            self._entries[token] = entry
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def discard(self, token: str) -> None:
+        with self._lock:
+            self._entries.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class TokenVerifier:
+    """Verify access tokens signed by one issuer's published RSA keys; read no settings."""
+
+    def __init__(
+        self,
+        *,
+        jwks: KeySource,
+        issuer: str,
+        audience: str | Sequence[str],
+        algorithms: Iterable[str] = ("RS256",),
+        leeway: float = 10,
+        min_rsa_bits: int = 2048,
+        max_token_bytes: int = 8192,
+        verified_cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(issuer, str) or not issuer:
+            raise InvalidSetting(f"ISSUER must be the issuer's exact `iss`, a non-empty string; got {issuer!r}")
+        audiences = [audience] if isinstance(audience, str) else list(audience or ())
+        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+            raise InvalidSetting(f"AUDIENCE must be a non-empty string or list of strings, got {audience!r}")
+        names = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+        if not names or any(name not in RSA_ALGORITHMS for name in names):
+            raise InvalidSetting(f"ALGORITHMS must be drawn from {sorted(RSA_ALGORITHMS)}, got {names!r}")
+        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not 0 <= leeway <= 300:
+            raise InvalidSetting(f"LEEWAY must be a number of seconds in [0, 300], got {leeway!r}")
+        for name, value, minimum in (
+            ("MIN_RSA_BITS", min_rsa_bits, 2048),
+            ("MAX_TOKEN_BYTES", max_token_bytes, 256),
+            ("VERIFIED_CACHE_SIZE", verified_cache_size, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidSetting(f"{name} must be an integer >= {minimum}, got {value!r}")
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audiences[0] if len(audiences) == 1 else audiences
+        self.algorithms = names
+        self.leeway = float(leeway)
+        self.min_rsa_bits = min_rsa_bits
+        self.max_token_bytes = max_token_bytes
+        self._verified = _VerifiedTokens(verified_cache_size)
+        self._clock = clock
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Return the verified access token `token`; raise a TokenRejected subclass saying why not."""
+        if not isinstance(token, str):
+            raise TokenMalformed("Token must be a string")
+        # Refused before any parsing or crypto: size is the one check that costs nothing.
+        if len(token) > self.max_token_bytes:
+            raise TokenTooLarge(f"Token is larger than {self.max_token_bytes} bytes")
+        if not token.isascii():
+            raise TokenMalformed()
+        cached = self._verified.get(token)
+        if cached is not None:
+            # Rule 6: a repeated token costs a lookup, for as long as it is unexpired and its key
+            # is still published (get_key answers from memory; it refetches only for an unknown kid).
+            if self._clock() < cached.exp and self._current_key(cached.kid) is cached.key:
+                return cached
+            self._verified.discard(token)
+        verified = self._verify_uncached(token)
+        self._verified.put(token, verified)
+        return verified
+
+    def cached_count(self) -> int:
+        """Return how many verified tokens the LRU holds."""
+        return len(self._verified)
+
+    def _current_key(self, kid: str) -> Any:
+        try:
+            return self.jwks.get_key(kid)
+        except UnknownKey:
+            return None
+
+    def _verify_uncached(self, token: str) -> VerifiedToken:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.InvalidTokenError, TypeError, ValueError, RecursionError) as e:
+            raise TokenMalformed() from e
+        # The header is attacker-controlled until the signature checks out. jku, x5u, jwk and x5c
+        # are never read: keys come only from the configured JWKS (RFC 8725 §3.10).
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            # Never echo the header back: it is attacker text and would land in WWW-Authenticate.
+            raise TokenWrongType("Token is not an access token (typ must be at+jwt)")
+        # The algorithm is checked against settings before any key is fetched (RFC 8725 §3.1).
+        if header.get("alg") not in self.algorithms:
+            raise TokenInvalid("Token uses an algorithm this service does not accept")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenInvalid("Token has no kid")
+        key = self.jwks.get_key(kid)
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < self.min_rsa_bits:
+            raise TokenInvalid(f"Token's key is not an RSA key of at least {self.min_rsa_bits} bits")
+        try:
+            claims = _pyjwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                options=_PYJWT_OPTIONS,
+            )
+        except jwt.InvalidTokenError as e:
+            rejection, description = next((r, d) for cls, r, d in _PYJWT_ERRORS if isinstance(e, cls))
+            raise rejection(description) from e
+        except (TypeError, ValueError, OverflowError, RecursionError) as e:
+            raise TokenMalformed() from e
+        exp = self._check_times(claims)
+        if claims.get("token_type") != "access":
+            raise TokenWrongType()
+        return VerifiedToken(MappingProxyType(claims), kid, exp, key)
+
+    def _check_times(self, claims: Mapping[str, Any]) -> float:
+        """Check exp, nbf and iat (RFC 7519 §4.1.4-4.1.6) with the leeway; return exp."""
+        now = self._clock()
+        exp, iat = _numeric_date(claims, "exp"), _numeric_date(claims, "iat")
+        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
+        if exp <= now - self.leeway:
+            raise TokenExpired()
+        if nbf is not None and nbf > now + self.leeway:
+            raise TokenNotYetValid()
+        if iat > now + self.leeway:
+            raise TokenNotYetValid("Token was issued in the future")
+        return exp
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
+    # RFC 7519 §2: a NumericDate is a JSON number; bools, strings and infinities are not.
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TokenInvalid(f"Token's {name} is not a NumericDate")
+    return float(value)
+
+
+_default: TokenVerifier | None = None
+_default_lock = threading.Lock()
+
+
+def build_verifier() -> TokenVerifier:
+    """Build a verifier and its JWKS cache from the current `settings.RELYING_PARTY`."""
+    from relying_party.conf import rp_settings
+    from relying_party.jwks import JWKSCache
+
+    issuer = rp_settings.ISSUER
+    jwks_url = rp_settings.JWKS_URL
+    if not jwks_url and isinstance(issuer, str) and issuer:
+        jwks_url = f"{issuer.rstrip('/')}/.well-known/jwks.json"
+    jwks = JWKSCache(
+        jwks_url,
+        algorithms=rp_settings.ALGORITHMS,
+        min_cache_ttl=rp_settings.MIN_CACHE_TTL,
+        max_cache_ttl=rp_settings.MAX_CACHE_TTL,
+        refresh_ahead=rp_settings.REFRESH_AHEAD,
+        refetch_cooldown=rp_settings.REFETCH_COOLDOWN,
+        max_stale=rp_settings.MAX_STALE,
+        max_backoff=rp_settings.MAX_BACKOFF,
+        fetch_timeout=rp_settings.FETCH_TIMEOUT,
+        max_jwks_bytes=rp_settings.MAX_JWKS_BYTES,
+        min_rsa_bits=rp_settings.MIN_RSA_BITS,
+    )
+    return TokenVerifier(
+        jwks=jwks,
+        issuer=issuer,
+        audience=rp_settings.AUDIENCE,
+        algorithms=rp_settings.ALGORITHMS,
+        leeway=rp_settings.LEEWAY,
+        min_rsa_bits=rp_settings.MIN_RSA_BITS,
+        max_token_bytes=rp_settings.MAX_TOKEN_BYTES,
+        verified_cache_size=rp_settings.VERIFIED_CACHE_SIZE,
+    )
+
+
+def default_verifier() -> TokenVerifier:
+    """Return this process's verifier, building it from settings on first use."""
+    global _default
+    verifier = _default
+    if verifier is None:
+        # One verifier per process even when the first requests race: two would mean two JWKS fetches.
+        with _default_lock:
+            if _default is None:
+                _default = build_verifier()
+            verifier = _default
+    return verifier
+
+
+def forget_default_verifier() -> None:
+    """Drop the process's verifier (and its caches); the next use rebuilds it from settings."""
+    global _default
+    with _default_lock:
+        _default = None
+
+
+def verify_access_token(token: str) -> VerifiedToken:
+    """Verify `token` with the process's verifier; raise TokenRejected or JWKSUnavailable."""
+    return default_verifier().verify(token)
