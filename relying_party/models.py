@@ -1,0 +1,77 @@
+"""Local users for LOCAL_USERS: each (issuer, subject) is linked to one Django user, made on first sight."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, models, transaction
+
+from relying_party.exceptions import TokenInvalid, UserInactive
+from relying_party.verifier import VerifiedToken
+
+
+class ExternalIdentityManager(models.Manager):
+    def user_for(self, token: VerifiedToken) -> Any:
+        """Return the local user linked to the token's (iss, sub), creating both on first sight."""
+        issuer, subject = token.claims["iss"], token.claims["sub"]
+        if max(len(issuer), len(subject)) > 255 or "\x00" in issuer + subject:
+            # Refused here rather than by the database, which would answer with a 500.
+            raise TokenInvalid("Token's iss or sub cannot name a local user")
+        link = self.select_related("user").filter(issuer=issuer, subject=subject).first()
+        if link is None:
+            try:
+                with transaction.atomic():
+                    user = _new_local_user(token)
+                    link = self.create(issuer=issuer, subject=subject, user=user)
+            except IntegrityError:
+                # Two first requests raced; the other one's link won, and ours rolled back whole.
+                link = self.select_related("user").get(issuer=issuer, subject=subject)
+        if not link.user.is_active:
+            raise UserInactive()
+        return link.user
+
+
+class ExternalIdentity(models.Model):
+    """One issuer's user, seen here: keyed by (iss, sub), never by username, which may be reused."""
+
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identity"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ExternalIdentityManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="relying_party_unique_issuer_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.issuer}"
+
+
+def _new_local_user(token: VerifiedToken) -> Any:
+    user_model = get_user_model()
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    limit = field.max_length or 150
+    wanted = token.claims.get("username")
+    wanted = wanted.replace("\x00", "") if isinstance(wanted, str) else ""
+    if not wanted:
+        wanted = token.claims["sub"]
+    username = wanted[:limit]
+    if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+        # A local account (or another issuer's user) has this name; the suffix is stable per (iss, sub).
+        suffix = hashlib.sha256(f"{token.claims['iss']}|{token.claims['sub']}".encode()).hexdigest()[:10]
+        username = f"{wanted[: limit - 11]}-{suffix}"
+    user = user_model(**{user_model.USERNAME_FIELD: username})
+    email = token.claims.get("email")
+    if isinstance(email, str) and hasattr(user, "email"):
+        user.email = email.replace("\x00", "")[:254]
+    # The issuer holds the password; nobody can log in here with one.
+    user.set_unusable_password()
+    user.save()
+    return user

@@ -1,0 +1,48 @@
+"""Settings for the relying-party role: verify access tokens with the issuer's JWKS; hold no signing key.
+
+No `keys` app, no SIMPLE_JWT, no key-encryption key: a relying party has nothing to sign with.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
+from settings.base import *  # noqa: F403
+from settings.base import database
+from settings.environment import env_flag
+
+RP_NAME = os.environ.get("KUNCI_RP_NAME", "app1")
+if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", RP_NAME):
+    # The name becomes a file name under var/ and the WWW-Authenticate realm.
+    raise ImproperlyConfigured(f"KUNCI_RP_NAME must be 1-64 letters, digits, '-' or '_'; got {RP_NAME!r}")
+_issuer = os.environ.get("KUNCI_ISSUER", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    *INSTALLED_APPS,  # noqa: F405
+    "relying_party",
+]
+
+ROOT_URLCONF = "relying_party.urls"
+DATABASES = {"default": database(f"rp-{RP_NAME}.sqlite3")}
+
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "EXCEPTION_HANDLER": "relying_party.errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["relying_party.authentication.JWKSAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+RELYING_PARTY = {
+    "APP_NAME": RP_NAME,
+    "ISSUER": _issuer,
+    "JWKS_URL": os.environ.get("KUNCI_JWKS_URL", f"{_issuer}/.well-known/jwks.json"),
+    "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
+    "LOCAL_USERS": env_flag("KUNCI_RP_LOCAL_USERS"),
+}
+
+# The cache's timings can be tuned from the environment (seconds), e.g. KUNCI_RP_REFETCH_COOLDOWN=5.
+for _option in ("LEEWAY", "MIN_CACHE_TTL", "MAX_CACHE_TTL", "REFETCH_COOLDOWN", "MAX_STALE", "MAX_BACKOFF", "FETCH_TIMEOUT"):
+    if os.environ.get(f"KUNCI_RP_{_option}"):
+        RELYING_PARTY[_option] = float(os.environ[f"KUNCI_RP_{_option}"])

@@ -1,0 +1,188 @@
+"""RELYING_PARTY settings: read at call time, validated by the system checks; settings.rp holds no signing key."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from relying_party.checks import check_relying_party_settings
+from relying_party.conf import RELYING_PARTY_DEFAULTS, rp_settings
+from relying_party.verifier import build_verifier, default_verifier
+from tests.relying_party.issuer import AUDIENCE, ISSUER, JWKS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = {"ISSUER": ISSUER, "JWKS_URL": JWKS_URL, "AUDIENCE": AUDIENCE}
+
+
+def test_settings_are_read_at_call_time_and_reloaded_when_they_change():
+    with override_settings(RELYING_PARTY={**VALID, "LEEWAY": 5}):
+        assert rp_settings.LEEWAY == 5
+        assert rp_settings.MAX_TOKEN_BYTES == 8192
+        with override_settings(RELYING_PARTY={**VALID, "LEEWAY": 30}):
+            assert rp_settings.LEEWAY == 30
+        assert rp_settings.LEEWAY == 5
+
+
+def test_the_process_verifier_is_rebuilt_when_settings_change():
+    with override_settings(RELYING_PARTY=VALID):
+        first = default_verifier()
+        assert default_verifier() is first
+    with override_settings(RELYING_PARTY={**VALID, "AUDIENCE": "another-app"}):
+        assert default_verifier() is not first
+        assert default_verifier().audience == "another-app"
+
+
+def test_every_option_has_a_default_and_an_unknown_one_is_an_attribute_error():
+    assert RELYING_PARTY_DEFAULTS["ALGORITHMS"] == ["RS256"]
+    assert RELYING_PARTY_DEFAULTS["MIN_RSA_BITS"] == 2048
+    assert RELYING_PARTY_DEFAULTS["MAX_TOKEN_BYTES"] == 8192
+    assert RELYING_PARTY_DEFAULTS["LOCAL_USERS"] is False
+    with pytest.raises(AttributeError, match="SIGNING_KEY"):
+        rp_settings.SIGNING_KEY  # noqa: B018
+
+
+def test_every_option_has_a_comment_stating_what_it_means():
+    source = (ROOT / "relying_party" / "conf.py").read_text()
+    for name in RELYING_PARTY_DEFAULTS:
+        line = source.index(f'    "{name}":')
+        assert source[:line].rstrip().splitlines()[-1].strip().startswith("#"), name
+
+
+def test_the_jwks_url_defaults_to_the_issuers_well_known_path():
+    with override_settings(RELYING_PARTY={"ISSUER": "https://id.example/", "AUDIENCE": AUDIENCE}):
+        assert build_verifier().jwks.url == "https://id.example/.well-known/jwks.json"
+
+
+def test_the_settings_reach_the_cache_and_the_verifier():
+    options = {**VALID, "REFETCH_COOLDOWN": 7, "LEEWAY": 3, "VERIFIED_CACHE_SIZE": 9, "ALGORITHMS": ["PS256"]}
+    with override_settings(RELYING_PARTY=options):
+        verifier = build_verifier()
+    assert verifier.leeway == 3 and verifier.algorithms == ["PS256"]
+    assert verifier.jwks._cooldown == 7 and verifier.jwks.algorithms == {"PS256"}
+
+
+def ids(messages):
+    return sorted(message.id for message in messages)
+
+
+def test_valid_settings_pass_the_system_checks():
+    with override_settings(RELYING_PARTY=VALID):
+        assert check_relying_party_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"ISSUER": None, "JWKS_URL": None}, ["relying_party.E001"]),
+        ({"AUDIENCE": None}, ["relying_party.E001"]),
+        ({"ALGORITHMS": ["HS256"]}, ["relying_party.E001"]),
+        ({"MIN_RSA_BITS": 1024}, ["relying_party.E001"]),
+        ({"JWKS_URL": "http://issuer.example/.well-known/jwks.json"}, ["relying_party.W001"]),
+        ({"JWKS_URL": "http://127.0.0.1:8000/.well-known/jwks.json"}, []),
+        ({"LEWAY": 5}, ["relying_party.W002"]),
+    ],
+)
+def test_the_system_checks_report_unusable_settings(options, expected):
+    with override_settings(RELYING_PARTY={**VALID, **options}):
+        assert ids(check_relying_party_settings()) == expected
+
+
+def test_the_checks_stay_silent_in_a_project_that_is_not_a_relying_party():
+    with mock.patch("relying_party.checks.apps.is_installed", return_value=False):
+        with override_settings():
+            if hasattr(settings, "RELYING_PARTY"):
+                del settings.RELYING_PARTY
+            assert check_relying_party_settings() == []
+
+
+def test_local_users_without_the_app_installed_is_a_check_error():
+    with override_settings(RELYING_PARTY={**VALID, "LOCAL_USERS": True}):
+        with mock.patch("relying_party.checks.apps.is_installed", return_value=False):
+            assert ids(check_relying_party_settings()) == ["relying_party.E002"]
+
+
+def run_python(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter at the repository root, in demo mode with its own var/."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("KUNCI_", "DJANGO_")) and name != "DATABASE_URL"
+    }
+    environment.update({"KUNCI_DEMO": "1", "KUNCI_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}, **env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_settings_rp_holds_no_signing_key(tmp_path):
+    result = run_python(
+        "import json, settings.rp as s; print(json.dumps({"
+        "'apps': s.INSTALLED_APPS, 'names': [n for n in dir(s) if n.isupper()],"
+        "'urls': s.ROOT_URLCONF, 'rest': s.REST_FRAMEWORK, 'rp': s.RELYING_PARTY,"
+        "'db': str(s.DATABASES['default']['NAME'])}))",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+
+    assert "keys" not in loaded["apps"] and "idp" not in loaded["apps"]
+    assert "rest_framework_simplejwt.token_blacklist" not in loaded["apps"]
+    assert "relying_party" in loaded["apps"]
+    for forbidden in ("SIMPLE_JWT", "KUNCI_KEYS", "KUNCI_KEY_ENCRYPTION_KEY", "KUNCI_IDP"):
+        assert forbidden not in loaded["names"]
+    assert not (tmp_path / "var" / "key-encryption-key").exists()
+    assert loaded["urls"] == "relying_party.urls"
+    assert loaded["rest"]["DEFAULT_AUTHENTICATION_CLASSES"] == ["relying_party.authentication.JWKSAuthentication"]
+    assert loaded["rest"]["DEFAULT_PERMISSION_CLASSES"] == ["rest_framework.permissions.IsAuthenticated"]
+    assert loaded["rp"] == {
+        "APP_NAME": "app1",
+        "ISSUER": "http://127.0.0.1:8000",
+        "JWKS_URL": "http://127.0.0.1:8000/.well-known/jwks.json",
+        "AUDIENCE": "kunci-apps",
+        "LOCAL_USERS": False,
+    }
+    assert loaded["db"] == str(tmp_path / "var" / "rp-app1.sqlite3")
+
+
+def test_settings_rp_takes_its_name_issuer_and_audience_from_the_environment(tmp_path):
+    result = run_python(
+        "import json, settings.rp as s; print(json.dumps(s.RELYING_PARTY))",
+        tmp_path,
+        KUNCI_RP_NAME="app2",
+        KUNCI_ISSUER="https://id.example",
+        KUNCI_AUDIENCE="shop",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "APP_NAME": "app2",
+        "ISSUER": "https://id.example",
+        "JWKS_URL": "https://id.example/.well-known/jwks.json",
+        "AUDIENCE": "shop",
+        "LOCAL_USERS": False,
+    }
+
+
+def test_settings_rp_refuses_a_name_that_is_not_a_safe_file_name(tmp_path):
+    result = run_python("import settings.rp", tmp_path, KUNCI_RP_NAME="../etc")
+    assert result.returncode != 0
+    assert "KUNCI_RP_NAME" in result.stderr
+
+
+def test_settings_rp_migrates_passes_its_checks_and_has_no_missing_migration(tmp_path):
+    result = run_python(
+        "import sys; from django.core.management import execute_from_command_line as run;"
+        "run(['manage.py', 'migrate', '--noinput', '-v', '0']);"
+        "run(['manage.py', 'check', '--fail-level', 'WARNING']);"
+        "run(['manage.py', 'makemigrations', 'relying_party', '--check', '--dry-run'])",
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="settings.rp",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "var" / "rp-app1.sqlite3").exists()
