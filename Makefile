@@ -7,7 +7,8 @@ INSTALLED := $(VENV)/.installed
 ISSUER_PORT ?= 8000
 APP1_PORT ?= 8082
 APP2_PORT ?= 8083
-SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning
+# A header limit above the 8 KB token cap: an oversize token gets the JSON 401, not a bare 431.
+SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning --limit-request-field_size 16384
 
 .PHONY: install run serve test rotate-keys keys bench clean
 

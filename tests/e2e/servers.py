@@ -127,6 +127,8 @@ def start_server(
             "--threads", str(threads),
             "--access-logfile", "-",
             "--graceful-timeout", "2",
+            # Above the 8 KB token cap, so that an oversize token gets the JSON 401, not a bare 431.
+            "--limit-request-field_size", "16384",
         ],
         cwd=ROOT,
         env={**deployment.env, "DJANGO_SETTINGS_MODULE": settings, **env},
@@ -170,3 +172,52 @@ def start_relying_party(deployment: Deployment, name: str, issuer_url: str, port
     }
     deployment.manage("migrate", "--noinput", "-v", "0", settings="settings.rp", **rp_env)
     return start_server(deployment, name, "settings.rp", "/api/health", port=port, **rp_env)
+
+
+class JWKSProxy:
+    """Serve an issuer's JWKS from a local port, counting fetches; it can be made slow or down.
+
+    Relying parties under test point their JWKS_URL here, so the serving side counts every fetch.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.fetches = 0
+        self.delay = 0.0
+        self.down = False
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                with proxy._lock:
+                    proxy.fetches += 1
+                if proxy.delay:
+                    time.sleep(proxy.delay)
+                if proxy.down:
+                    self.send_error(503)
+                    return
+                upstream = requests.get(proxy.upstream, timeout=5)
+                body = upstream.content
+                self.send_response(upstream.status_code)
+                for name in ("Content-Type", "Cache-Control", "ETag"):
+                    if name in upstream.headers:
+                        self.send_header(name, upstream.headers[name])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
