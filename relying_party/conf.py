@@ -44,6 +44,8 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     "VERIFIED_CACHE_SIZE": 4096,
     # Bytes: longer tokens are refused before any parsing or crypto.
     "MAX_TOKEN_BYTES": 8192,
+    # Seconds: an access token whose exp lies further ahead is refused (the issuer's default is 300).
+    "MAX_TOKEN_LIFETIME": 3600,
     # Map each (iss, sub) to a local Django user, created on first sight. Off: a stateless ClaimsUser.
     "LOCAL_USERS": False,
     # This service's name: the WWW-Authenticate realm and the demo's `app`.

@@ -130,6 +130,7 @@ class TokenVerifier:
         min_rsa_bits: int = 2048,
         max_token_bytes: int = 8192,
         verified_cache_size: int = 4096,
+        max_token_lifetime: float = 3600,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
@@ -142,6 +143,8 @@ class TokenVerifier:
             raise InvalidSetting(f"ALGORITHMS must be drawn from {sorted(RSA_ALGORITHMS)}, got {names!r}")
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not 0 <= leeway <= 300:
             raise InvalidSetting(f"LEEWAY must be a number of seconds in [0, 300], got {leeway!r}")
+        if isinstance(max_token_lifetime, bool) or not isinstance(max_token_lifetime, (int, float)) or max_token_lifetime <= 0:
+            raise InvalidSetting(f"MAX_TOKEN_LIFETIME must be a positive number of seconds, got {max_token_lifetime!r}")
         for name, value, minimum in (
             ("MIN_RSA_BITS", min_rsa_bits, 2048),
             ("MAX_TOKEN_BYTES", max_token_bytes, 256),
@@ -154,6 +157,7 @@ class TokenVerifier:
         self.audience = audiences[0] if len(audiences) == 1 else audiences
         self.algorithms = names
         self.leeway = float(leeway)
+        self.max_token_lifetime = float(max_token_lifetime)
         self.min_rsa_bits = min_rsa_bits
         self.max_token_bytes = max_token_bytes
         self._verified = _VerifiedTokens(verified_cache_size)
@@ -235,6 +239,10 @@ class TokenVerifier:
         nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
         if exp <= now - self.leeway:
             raise TokenExpired()
+        # An access token that lives longer than any the issuer mints was not minted by it as
+        # configured; refusing it also bounds how long a verified token can stay cached.
+        if exp > now + self.max_token_lifetime + self.leeway:
+            raise TokenInvalid("Token expires further ahead than MAX_TOKEN_LIFETIME allows")
         if nbf is not None and nbf > now + self.leeway:
             raise TokenNotYetValid()
         if iat > now + self.leeway:
@@ -285,6 +293,7 @@ def build_verifier() -> TokenVerifier:
         min_rsa_bits=rp_settings.MIN_RSA_BITS,
         max_token_bytes=rp_settings.MAX_TOKEN_BYTES,
         verified_cache_size=rp_settings.VERIFIED_CACHE_SIZE,
+        max_token_lifetime=rp_settings.MAX_TOKEN_LIFETIME,
     )
 
 

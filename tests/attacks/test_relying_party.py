@@ -1,0 +1,51 @@
+"""The attack catalogue against a relying party's protected endpoint, with the issuer's real JWKS."""
+from __future__ import annotations
+
+import pytest
+import responses
+from django.test import override_settings
+from rest_framework.test import APIRequestFactory
+
+from keys import keyring as keys_api
+from relying_party.views import WhoAmIView
+from tests.attacks.catalogue import CATALOGUE, Attack
+from tests.attacks.test_issuer import forges  # noqa: F401  (the same hostile tokens)
+
+pytestmark = pytest.mark.django_db
+
+JWKS_URL = "https://issuer.test/.well-known/jwks.json"
+
+
+@pytest.fixture
+def relying_party(forges):  # noqa: F811
+    """Configure a relying party of the issuer under test; its JWKS is the keyring's, as published."""
+    access = forges["access"]
+    config = {"ISSUER": access.issuer, "AUDIENCE": access.audience, "JWKS_URL": JWKS_URL, "APP_NAME": "app1"}
+    with override_settings(RELYING_PARTY=config), responses.RequestsMock(assert_all_requests_are_fired=False) as network:
+        network.get(JWKS_URL, json=keys_api.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        yield network
+
+
+def _whoami(token: str):
+    request = APIRequestFactory().get("/api/whoami", HTTP_AUTHORIZATION=f"Bearer {token}")
+    return WhoAmIView.as_view()(request)
+
+
+def test_the_relying_party_accepts_the_valid_token_the_attacks_start_from(forges, relying_party):  # noqa: F811
+    response = _whoami(forges["valid"]["access"])
+
+    assert response.status_code == 200
+    assert response.data["kid"] == forges["access"].kid
+
+
+@pytest.mark.parametrize("attack", CATALOGUE, ids=lambda attack: attack.name)
+def test_the_relying_party_refuses_a_hostile_access_token(forges, relying_party, attack: Attack):  # noqa: F811
+    token = attack.build(forges["access"])
+
+    response = _whoami(token)
+    response.render()
+
+    assert response.status_code == 401, (attack.name, response.status_code, response.content[:300])
+    assert response.data["code"] in attack.codes, (attack.name, response.data)
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert [call.request.url for call in relying_party.calls] in ([], [JWKS_URL]), "only the configured JWKS is fetched"
