@@ -4,10 +4,11 @@ from drf_spectacular.views import SpectacularAPIView
 
 from idp import discovery, views
 
-handler400 = "idp.errors.bad_request"
-handler403 = "idp.errors.permission_denied"
-handler404 = "idp.errors.not_found"
-handler500 = "idp.errors.server_error"
+# The JSON error views are shared with the relying party: one error contract for every service.
+handler400 = "relying_party.errors.bad_request"
+handler403 = "relying_party.errors.permission_denied"
+handler404 = "relying_party.errors.not_found"
+handler500 = "relying_party.errors.server_error"
 
 class SchemaView(SpectacularAPIView):
     authentication_classes: list = []
