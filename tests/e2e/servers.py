@@ -198,7 +198,8 @@ class JWKSProxy:
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 if proxy.down:
-                    self.send_error(503)
+                    # Like a stopped issuer: the connection closes with no answer at all.
+                    self.close_connection = True
                     return
                 upstream = requests.get(proxy.upstream, timeout=5)
                 body = upstream.content
