@@ -6,7 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
+from idp.conf import idp_settings
 from idp.tokens import AccessToken, RefreshToken, TokenRejected
+from keys import keyring as keys_api
+from relying_party.exceptions import TokenRejected as RelyingPartyRejected
+from relying_party.verifier import TokenVerifier
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +44,20 @@ def pair(keyring, user) -> dict[str, str]:
     return APIClient().post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()
 
 
+class PublishedKeys:
+    """The relying party's key source, answered straight from the issuer's keyring."""
+
+    def get_key(self, kid: str):
+        return keys_api.verifying_key(kid)
+
+
+@pytest.fixture
+def relying_party(keyring) -> TokenVerifier:
+    return TokenVerifier(
+        jwks=PublishedKeys(), issuer=idp_settings.ISSUER, audience=idp_settings.AUDIENCE, verified_cache_size=0
+    )
+
+
 HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -55,6 +73,16 @@ def test_a_mutated_access_token_is_never_accepted(pair, data):
 
 @HYPOTHESIS
 @given(data=st.data())
+def test_a_mutated_access_token_is_never_accepted_by_a_relying_party(pair, relying_party, data):
+    mutated = data.draw(mutations(pair["access"]))
+    if mutated == pair["access"]:
+        return
+    with pytest.raises(RelyingPartyRejected):
+        relying_party.verify(mutated)
+
+
+@HYPOTHESIS
+@given(data=st.data())
 def test_a_mutated_refresh_token_is_never_accepted(pair, data):
     mutated = data.draw(mutations(pair["refresh"]))
     if mutated == pair["refresh"]:
@@ -63,14 +91,21 @@ def test_a_mutated_refresh_token_is_never_accepted(pair, data):
         RefreshToken(mutated)
 
 
-def test_a_signature_whose_last_character_differs_only_in_spare_bits_is_refused(pair):
+def _spare_bits_twin(token: str) -> str:
     # 256 signature bytes are 342 base64url characters; the last one carries 4 bits and 2 spare.
-    token = pair["access"]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    last = alphabet.index(token[-1])
-    twin = token[:-1] + alphabet[last ^ 0b01]
+    return token[:-1] + alphabet[alphabet.index(token[-1]) ^ 0b01]
 
+
+def test_a_signature_whose_last_character_differs_only_in_spare_bits_is_refused(pair):
     with pytest.raises(TokenRejected) as refused:
-        AccessToken(twin)
+        AccessToken(_spare_bits_twin(pair["access"]))
 
     assert refused.value.code == "token_invalid"
+
+
+def test_a_relying_party_refuses_a_signature_that_differs_only_in_spare_bits(pair, relying_party):
+    assert relying_party.verify(pair["access"]).kid
+
+    with pytest.raises(RelyingPartyRejected):
+        relying_party.verify(_spare_bits_twin(pair["access"]))
