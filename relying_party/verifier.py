@@ -170,7 +170,9 @@ class TokenVerifier:
         # Refused before any parsing or crypto: size is the one check that costs nothing.
         if len(token) > self.max_token_bytes:
             raise TokenTooLarge(f"Token is larger than {self.max_token_bytes} bytes")
-        if not token.isascii():
+        # RFC 7515 §2: base64url without padding. PyJWT checks the rest of each segment's
+        # canonical form, but tolerates '=', which would let two strings carry one signature.
+        if not token.isascii() or "=" in token:
             raise TokenMalformed()
         cached = self._verified.get(token)
         if cached is not None:

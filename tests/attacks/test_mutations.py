@@ -91,6 +91,21 @@ def test_a_mutated_refresh_token_is_never_accepted(pair, data):
         RefreshToken(mutated)
 
 
+def _padded_twin(token: str) -> str:
+    header, payload, signature = token.split(".")
+    return ".".join(part + "=" * (-len(part) % 4) for part in (header, payload, signature))
+
+
+def test_padded_segments_are_refused_by_both_sides(pair, relying_party):
+    twin = _padded_twin(pair["access"])
+    assert twin != pair["access"]
+
+    with pytest.raises(TokenRejected):
+        AccessToken(twin)
+    with pytest.raises(RelyingPartyRejected):
+        relying_party.verify(twin)
+
+
 def _spare_bits_twin(token: str) -> str:
     # 256 signature bytes are 342 base64url characters; the last one carries 4 bits and 2 spare.
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
