@@ -1,0 +1,39 @@
+"""The benchmark scripts keep working: `bench/run.py --smoke` runs its cheapest sections and prints tables.
+
+Nothing here measures or asserts performance; the figures of a smoke run mean nothing.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_smoke(*sections: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KUNCI_"))}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", *sections],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_smoke_run_of_the_in_process_sections_exits_0_and_prints_markdown_tables():
+    result = run_smoke("verify", "jwks")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("## Kunci benchmarks")
+    assert re.search(r"^Machine: \d+ cores, .+, Python 3\.", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| variant \| median µs \|", result.stdout, re.MULTILINE)
+    assert re.search(r"^\|---(\|---)+\|$", result.stdout, re.MULTILINE)
+    assert "Traceback" not in result.stdout
+
+
+def test_an_unknown_section_is_refused_with_a_usage_error():
+    result = run_smoke("no-such-section")
+
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
