@@ -8,7 +8,7 @@ ISSUER_PORT ?= 8000
 APP1_PORT ?= 8082
 APP2_PORT ?= 8083
 # A header limit above the 8 KB token cap: an oversize token gets the JSON 401, not a bare 431.
-SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning --limit-request-field_size 16384
+SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning --limit-request-field_size 16384 --no-control-socket
 
 .PHONY: install run serve test rotate-keys keys bench clean
 
@@ -38,7 +38,7 @@ run: install
 serve: export KUNCI_DEMO ?= 1
 serve: export KUNCI_ISSUER ?= http://127.0.0.1:$(ISSUER_PORT)
 serve: install
-	@trap 'kill 0' INT TERM EXIT; \
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	DJANGO_SETTINGS_MODULE=settings.idp $(PY) -m gunicorn settings.wsgi:application \
 	    --bind 127.0.0.1:$(ISSUER_PORT) $(SERVE_ARGS) & \
 	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) -m gunicorn settings.wsgi:application \
@@ -63,4 +63,4 @@ bench: install
 	env -u KUNCI_DEMO $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .hypothesis .schemathesis

@@ -129,6 +129,8 @@ def start_server(
             "--graceful-timeout", "2",
             # Above the 8 KB token cap, so that an oversize token gets the JSON 401, not a bare 431.
             "--limit-request-field_size", "16384",
+            # No control socket: gunicorn's default lives in $HOME, shared by every server.
+            "--no-control-socket",
         ],
         cwd=ROOT,
         env={**deployment.env, "DJANGO_SETTINGS_MODULE": settings, **env},
@@ -136,17 +138,21 @@ def start_server(
         stderr=subprocess.STDOUT,
     )
     server = Server(name, url, process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
-        try:
-            requests.get(url + health_path, timeout=1)
-            return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{name} did not answer within 30 s:\n{server.log()}")
+    # Generous: on a loaded 2-core machine a cold gunicorn and Django can take several seconds.
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
+            try:
+                requests.get(url + health_path, timeout=5)
+                return server
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} did not answer within 60 s:\n{server.log()}")
+    except BaseException:
+        server.stop()  # never leave a server behind a failed start
+        raise
 
 
 def start_issuer(deployment: Deployment, port: int | None = None, **env: str) -> Server:

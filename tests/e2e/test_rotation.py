@@ -145,6 +145,7 @@ def test_a_token_of_a_purged_key_is_refused_by_the_issuer_and_both_relying_parti
     # Tokens live 2 s (access) and 3 s (refresh): a retired key is purged 4 s after retiring.
     deployment = Deployment.create(tmp_path, KUNCI_ACCESS_TOKEN_SECONDS="2", KUNCI_REFRESH_TOKEN_SECONDS="3", **ISSUER_ENV)
     issuer = start_issuer(deployment)
+    apps = []
     try:
         deployment.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "a@example.com", DJANGO_SUPERUSER_PASSWORD=PASSWORD)
         apps = [start_relying_party(deployment, name, issuer.url, **RP_ENV) for name in ("app1", "app2")]
@@ -160,10 +161,9 @@ def test_a_token_of_a_purged_key_is_refused_by_the_issuer_and_both_relying_parti
         for app in apps:
             answer = requests.get(f"{app.url}/api/whoami", headers={"Authorization": f"Bearer {pair['access']}"}, timeout=10)
             assert answer.status_code == 401
-        for app in apps:
-            app.stop()
     finally:
-        issuer.stop()
+        for server in (issuer, *apps):
+            server.stop()
         deployment.destroy()
 
 
