@@ -8,6 +8,12 @@ from rest_framework.test import APIClient
 PASSWORD = "correct horse battery staple"
 
 
+def pytest_report_header(config) -> str:
+    from django.conf import settings
+
+    return f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Start every test with empty throttling counters."""
