@@ -15,8 +15,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-# The same for every variant: two worker processes (the machine's cores), four threads each, no access log.
-GUNICORN_ARGS = ["--workers", "2", "--threads", "4", "--log-level", "warning", "--graceful-timeout", "2"]
+# The same for every variant: two worker processes (the machine's cores), four threads each, no access log,
+# and no control socket (gunicorn's default lives in $HOME, shared by every server).
+GUNICORN_ARGS = ["--workers", "2", "--threads", "4", "--log-level", "warning", "--graceful-timeout", "2",
+                 "--no-control-socket"]
 CONNECTIONS = 16
 
 
