@@ -27,7 +27,7 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     # Seconds: the ceiling of the honoured max-age; also bounds how long a revoked key is trusted.
     "MAX_CACHE_TTL": 3600,
     # Fraction of the TTL, in [0, 1): refresh in the background when this much of it remains.
-    "REFRESH_AHEAD": 0.2,
+    "REFRESH_AHEAD": 0.1,
     # Seconds between refetches for an unknown kid, counted from the last attempt.
     "REFETCH_COOLDOWN": 30,
     # Seconds past its expiry the last good key set is still served while fetches fail.

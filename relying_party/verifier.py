@@ -6,7 +6,10 @@ when first used, and forgets it when that setting changes.
 """
 from __future__ import annotations
 
+import base64
+import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -170,9 +173,9 @@ class TokenVerifier:
         # Refused before any parsing or crypto: size is the one check that costs nothing.
         if len(token) > self.max_token_bytes:
             raise TokenTooLarge(f"Token is larger than {self.max_token_bytes} bytes")
-        # RFC 7515 §2: base64url without padding. PyJWT checks the rest of each segment's
-        # canonical form, but tolerates '=', which would let two strings carry one signature.
-        if not token.isascii() or "=" in token:
+        # RFC 7515 §7.1: three segments of unpadded base64url (RFC 7515 §2). One C-speed match;
+        # PyJWT tolerates '=', which would let two strings carry one signature.
+        if not _COMPACT_JWS.fullmatch(token):
             raise TokenMalformed()
         cached = self._verified.get(token)
         if cached is not None:
@@ -196,10 +199,7 @@ class TokenVerifier:
             return None
 
     def _verify_uncached(self, token: str) -> VerifiedToken:
-        try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.InvalidTokenError, TypeError, ValueError, RecursionError) as e:
-            raise TokenMalformed() from e
+        header = _unverified_header(token)
         # The header is attacker-controlled until the signature checks out. jku, x5u, jwk and x5c
         # are never read: keys come only from the configured JWKS (RFC 8725 §3.10).
         typ = header.get("typ")
@@ -250,6 +250,35 @@ class TokenVerifier:
         if iat > now + self.leeway:
             raise TokenNotYetValid("Token was issued in the future")
         return exp
+
+
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_HEADERS_SEEN: dict[str, Mapping[str, Any]] = {}
+_HEADERS_SEEN_MAX = 64
+
+
+def _unverified_header(token: str) -> Mapping[str, Any]:
+    """Parse only the header segment, remembering the few distinct headers an issuer sends.
+
+    PyJWT's get_unverified_header() decodes and validates all three segments, and decode() then
+    does it all again; the header alone is enough to pick the key, and every token of one key
+    carries the same header, so parsing it once per kid is enough. decode() still validates the
+    whole token, header included, before anything is trusted.
+    """
+    segment = token.partition(".")[0]
+    header = _HEADERS_SEEN.get(segment)
+    if header is not None:
+        return header
+    try:
+        parsed = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError, RecursionError) as e:  # binascii.Error and JSONDecodeError are ValueErrors
+        raise TokenMalformed() from e
+    if not isinstance(parsed, dict):
+        raise TokenMalformed("Token header is not a JSON object")
+    header = MappingProxyType(parsed)
+    if len(_HEADERS_SEEN) < _HEADERS_SEEN_MAX:
+        _HEADERS_SEEN[segment] = header
+    return header
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:

@@ -9,7 +9,9 @@ from rest_framework.test import APIClient
 from idp.conf import idp_settings
 from idp.tokens import AccessToken, RefreshToken, TokenRejected
 from keys import keyring as keys_api
+from keys import exceptions as keyring_errors
 from relying_party.exceptions import TokenRejected as RelyingPartyRejected
+from relying_party.exceptions import UnknownKey as RelyingPartyUnknownKey
 from relying_party.verifier import TokenVerifier
 from tests.conftest import PASSWORD
 
@@ -48,7 +50,10 @@ class PublishedKeys:
     """The relying party's key source, answered straight from the issuer's keyring."""
 
     def get_key(self, kid: str):
-        return keys_api.verifying_key(kid)
+        try:
+            return keys_api.verifying_key(kid)
+        except keyring_errors.UnknownKey as e:
+            raise RelyingPartyUnknownKey() from e
 
 
 @pytest.fixture
