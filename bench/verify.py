@@ -30,38 +30,6 @@ def header_only(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
-class _HeaderOnlyJWT:
-    """PyJWT as relying_party.verifier sees it, except that get_unverified_header reads one segment.
-
-    With `memo`, parsed headers are also kept by their exact segment: every token one key signs
-    carries the same header segment, so a few entries serve all of them (bounded against floods).
-    """
-
-    def __init__(self, memo: bool = False) -> None:
-        self._memo: dict[str, dict] | None = {} if memo else None
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(jwt, name)
-
-    def get_unverified_header(self, token: str) -> dict:
-        if self._memo is not None:
-            segment = token.split(".", 1)[0]
-            header = self._memo.get(segment)
-            if header is not None:
-                return dict(header)
-        try:
-            header = header_only(token)
-        except ValueError as e:
-            raise jwt.DecodeError("Invalid header") from e
-        if not isinstance(header, dict):
-            raise jwt.DecodeError("Invalid header")
-        if self._memo is not None:
-            if len(self._memo) >= 64:
-                self._memo.clear()
-            self._memo[segment] = dict(header)
-        return header
-
-
 def configure_django() -> None:
     """Configure a minimal Django, enough to import simplejwt's TokenBackend (it reads no settings)."""
     import django
@@ -116,19 +84,6 @@ def verify_section(smoke: bool) -> list[Table]:
             pending = iter(tokens)
             return time_batch(lambda: verifier.verify(next(pending)), len(tokens))
 
-        def proposed(memo: bool) -> float:
-            # The fixes BENCHMARKS.md proposes, tried without editing relying_party: for this variant
-            # only, the verifier reads the kid from the header segment alone (see header_only).
-            import relying_party.verifier as module
-
-            verifier = make_verifier()
-            pending = iter(tokens)
-            module.jwt = _HeaderOnlyJWT(memo)
-            try:
-                return time_batch(lambda: verifier.verify(next(pending)), len(tokens))
-            finally:
-                module.jwt = jwt
-
         variants: dict[str, Callable[[], float]] = {
             "a": lambda: time_batch(
                 lambda: public.verify(signature, signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()), n_slow),
@@ -138,8 +93,6 @@ def verify_section(smoke: bool) -> list[Table]:
             "d": lambda: time_batch(lambda: seed_jwk_url.decode(token), n_slow),
             "e": cold_distinct,
             "e0": lambda: time_batch(lambda: uncached.verify(token), n_slow),
-            "e*": lambda: proposed(False),
-            "e**": lambda: proposed(True),
             "f": lambda: time_batch(lambda: hot.verify(token), n_fast),
             "g": lambda: time_batch(lambda: jwt.get_unverified_header(token), n_slow),
             "h": lambda: time_batch(lambda: header_only(token), n_slow),
@@ -155,8 +108,6 @@ def verify_section(smoke: bool) -> list[Table]:
         "d": "(d) simplejwt TokenBackend JWK_URL (PyJWKClient, cached set)",
         "e": "(e) Kunci TokenVerifier.verify, token not seen (distinct tokens)",
         "e0": "(e′) Kunci verify with VERIFIED_CACHE_SIZE=0 (same token)",
-        "e*": "(e*) as (e), header read from its own segment only (proposed fix, patched in by the bench)",
-        "e**": "(e**) as (e*), parsed headers also kept by segment, 64 at most (proposed fix, patched in)",
         "f": "(f) Kunci verify, token already verified (LRU hit)",
         "g": "(g) for the profile: jwt.get_unverified_header alone (decodes all 3 segments)",
         "h": "(h) for the profile: the header segment alone, regex-checked and decoded",
@@ -175,10 +126,6 @@ def verify_section(smoke: bool) -> list[Table]:
     targets.add("(e) ≤ 1.15 × (b)", f"{e_over_b:.3f}", verdict(e_over_b, 1.15))
     targets.add("(f) ≤ 0.1 × (a)", f"{f_over_a:.4f}", verdict(f_over_a, 0.1))
     targets.add("(b) ÷ (a), reported", f"{median(ratios(b, a)):.3f}", "—")
-    for name in ("e*", "e**"):
-        proposed_ratio = median(ratios(results[name], b))
-        targets.add(f"({name}) proposed fix ≤ 1.15 × (b), for comparison", f"{proposed_ratio:.3f}",
-                    verdict(proposed_ratio, 1.15))
     table.notes.append(
         f"{rounds} runs, variants interleaved in rotating order; (a)-(e′) {n_slow} calls per run, "
         f"(f) {n_fast}. JWKS GETs during the timed runs: {fetches_during}."
