@@ -1,0 +1,38 @@
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from idp.conf import idp_settings
+from idp.models import LoginSession
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete expired refresh-token records in batches, in constant memory, and the login "
+        "sessions that ended more than a refresh-token lifetime ago."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=10_000, help="rows per transaction (default 10000)")
+
+    def handle(self, *args, batch_size: int, **options) -> None:
+        # simplejwt's flushexpiredtokens deletes through Django's collector, which loads every
+        # expired row (token text included) into memory first: gigabytes at a million rows.
+        # Here each batch is one short transaction, and only ids are loaded.
+        now = timezone.now()
+        total = 0
+        while True:
+            with transaction.atomic():
+                ids = list(
+                    OutstandingToken.objects.filter(expires_at__lte=now).order_by("id").values_list("id", flat=True)[:batch_size]
+                )
+                if not ids:
+                    break
+                BlacklistedToken.objects.filter(token_id__in=ids).delete()
+                OutstandingToken.objects.filter(id__in=ids).only("id").delete()
+            total += len(ids)
+        # An ended session's tokens have all expired one refresh lifetime after it ended.
+        ended_before = now - idp_settings.REFRESH_TOKEN_LIFETIME
+        sessions = LoginSession.objects.filter(ended_at__lte=ended_before).delete()[0]
+        self.stdout.write(f"deleted {total} expired tokens and {sessions} ended sessions")

@@ -1,0 +1,43 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from idp.models import LoginSession
+
+pytestmark = pytest.mark.django_db
+
+
+def _token(user, jti: str, expires_in: timedelta, blacklisted: bool = False) -> OutstandingToken:
+    now = timezone.now()
+    token = OutstandingToken.objects.create(user=user, jti=jti, token="x", created_at=now, expires_at=now + expires_in)
+    if blacklisted:
+        BlacklistedToken.objects.create(token=token)
+    return token
+
+
+def test_flush_deletes_expired_tokens_in_batches_and_keeps_live_ones(user, capsys):
+    for i in range(25):
+        _token(user, f"old{i}", timedelta(seconds=-1), blacklisted=i % 2 == 0)
+    live = _token(user, "live", timedelta(hours=1), blacklisted=True)
+
+    call_command("flush_expired_tokens", "--batch-size", "10")
+
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == ["live"]
+    assert list(BlacklistedToken.objects.values_list("token_id", flat=True)) == [live.pk]
+    assert "deleted 25 expired tokens" in capsys.readouterr().out
+
+
+@override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(days=1)})
+def test_flush_deletes_sessions_ended_longer_ago_than_a_refresh_lifetime(user):
+    now = timezone.now()
+    LoginSession.objects.create(sid="old", user=user, created_at=now, ended_at=now - timedelta(days=2))
+    LoginSession.objects.create(sid="recent", user=user, created_at=now, ended_at=now - timedelta(hours=1))
+    LoginSession.objects.create(sid="open", user=user, created_at=now - timedelta(days=3))
+
+    call_command("flush_expired_tokens")
+
+    assert sorted(LoginSession.objects.values_list("sid", flat=True)) == ["open", "recent"]
