@@ -74,10 +74,12 @@ def refresh_session(raw_refresh: str) -> TokenPair:
 def end_session(refresh: RefreshToken) -> None:
     """Log out: blacklist a verified refresh token and end its session (idempotent)."""
     with transaction.atomic():
+        # The session row is locked first, in the same order as refresh_session, so that a
+        # logout racing a refresh of the same session waits instead of deadlocking.
+        session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
         outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
         if outstanding is not None:
             _blacklist(outstanding)
-        session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
         if session is not None and session.ended_at is None:
             _end(session, SessionEnd.LOGOUT)
 
@@ -90,7 +92,8 @@ def end_all_sessions(user: Any) -> int:
             ended_at=now, end_reason=SessionEnd.LOGOUT_EVERYWHERE
         )
         live = OutstandingToken.objects.filter(user=user, expires_at__gt=now, blacklistedtoken__isnull=True)
-        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live])
+        # A concurrent logout may blacklist one of them first; that row stands either way.
+        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
     return ended
 
 

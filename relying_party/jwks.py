@@ -92,7 +92,7 @@ class JWKSCache:
         algorithms: Iterable[str] = ("RS256",),
         min_cache_ttl: float = 60,
         max_cache_ttl: float = 3600,
-        refresh_ahead: float = 0.2,
+        refresh_ahead: float = 0.1,
         refetch_cooldown: float = 30,
         max_stale: float = 3600,
         max_backoff: float = 300,
@@ -349,9 +349,10 @@ class JWKSCache:
         kid = jwk.get("kid")
         if not isinstance(kid, str) or not kid or len(kid) > 256:
             return "kid is missing or not a short string"
-        # RFC 7517 §4.2 and §4.3: a key restricted to other uses is not for verifying signatures.
-        if "use" in jwk and jwk["use"] != "sig":
-            return f"kid {kid!r}: use {jwk['use']!r} is not sig"
+        # RFC 7517 §4.2: only a key published for signatures verifies them; Kunci's issuer always
+        # says so, and a key that does not is refused rather than guessed at.
+        if jwk.get("use") != "sig":
+            return f"kid {kid!r}: use {jwk.get('use')!r} is not sig"
         if "key_ops" in jwk and (not isinstance(jwk["key_ops"], list) or "verify" not in jwk["key_ops"]):
             return f"kid {kid!r}: key_ops does not allow verify"
         # RFC 7517 §4.4: a key bound to an algorithm we do not accept is of no use.
@@ -426,12 +427,8 @@ def _load_json(body: bytes) -> Any:
 
 
 def _b64url_int(text: str) -> int:
-    # RFC 7518 §6.3.1.1: n and e are base64url-encoded unsigned big-endian integers.
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as e:
-        raise ValueError("not base64url") from e
-    return int.from_bytes(raw, "big")
+    """Decode an RFC 7518 §6.3.1.1 base64url unsigned big-endian integer (binascii.Error if malformed)."""
+    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
 
 
 def _algorithms(algorithms: Iterable[str]) -> list[str]:

@@ -20,14 +20,19 @@ class ExternalIdentityManager(models.Manager):
             # Refused here rather than by the database, which would answer with a 500.
             raise TokenInvalid("Token's iss or sub cannot name a local user")
         link = self.select_related("user").filter(issuer=issuer, subject=subject).first()
-        if link is None:
+        for force_suffix in (False, True):
+            if link is not None:
+                break
             try:
                 with transaction.atomic():
-                    user = _new_local_user(token)
+                    user = _new_local_user(token, force_suffix=force_suffix)
                     link = self.create(issuer=issuer, subject=subject, user=user)
             except IntegrityError:
-                # Two first requests raced; the other one's link won, and ours rolled back whole.
-                link = self.select_related("user").get(issuer=issuer, subject=subject)
+                # Either the same identity raced us (its link now exists), or another identity
+                # took the same username at the same moment (then the suffixed name is ours).
+                link = self.select_related("user").filter(issuer=issuer, subject=subject).first()
+        if link is None:
+            raise TokenInvalid("Token's subject cannot be linked to a local user")
         if not link.user.is_active:
             raise UserInactive()
         return link.user
@@ -54,7 +59,7 @@ class ExternalIdentity(models.Model):
         return f"{self.subject} @ {self.issuer}"
 
 
-def _new_local_user(token: VerifiedToken) -> Any:
+def _new_local_user(token: VerifiedToken, *, force_suffix: bool = False) -> Any:
     user_model = get_user_model()
     field = user_model._meta.get_field(user_model.USERNAME_FIELD)
     limit = field.max_length or 150
@@ -63,7 +68,7 @@ def _new_local_user(token: VerifiedToken) -> Any:
     if not wanted:
         wanted = token.claims["sub"]
     username = wanted[:limit]
-    if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+    if force_suffix or user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
         # A local account (or another issuer's user) has this name; the suffix is stable per (iss, sub).
         suffix = hashlib.sha256(f"{token.claims['iss']}|{token.claims['sub']}".encode()).hexdigest()[:10]
         username = f"{wanted[: limit - 11]}-{suffix}"

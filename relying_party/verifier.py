@@ -232,6 +232,7 @@ class TokenVerifier:
         exp = self._check_times(claims)
         if claims.get("token_type") != "access":
             raise TokenWrongType()
+        _remember_header(token, header)
         return VerifiedToken(MappingProxyType(claims), kid, exp, key)
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:
@@ -258,12 +259,11 @@ _HEADERS_SEEN_MAX = 64
 
 
 def _unverified_header(token: str) -> Mapping[str, Any]:
-    """Parse only the header segment, remembering the few distinct headers an issuer sends.
+    """Parse only the header segment; a header already seen on a verified token is not parsed again.
 
     PyJWT's get_unverified_header() decodes and validates all three segments, and decode() then
     does it all again; the header alone is enough to pick the key, and every token of one key
-    carries the same header, so parsing it once per kid is enough. decode() still validates the
-    whole token, header included, before anything is trusted.
+    carries the same header. decode() still validates the whole token before anything is trusted.
     """
     segment = token.partition(".")[0]
     header = _HEADERS_SEEN.get(segment)
@@ -275,10 +275,15 @@ def _unverified_header(token: str) -> Mapping[str, Any]:
         raise TokenMalformed() from e
     if not isinstance(parsed, dict):
         raise TokenMalformed("Token header is not a JSON object")
-    header = MappingProxyType(parsed)
-    if len(_HEADERS_SEEN) < _HEADERS_SEEN_MAX:
-        _HEADERS_SEEN[segment] = header
-    return header
+    return MappingProxyType(parsed)
+
+
+def _remember_header(token: str, header: Mapping[str, Any]) -> None:
+    # Only headers of verified tokens, so junk cannot fill it; one per key, so it rarely fills
+    # at all, and when years of rotations do, it starts over.
+    if len(_HEADERS_SEEN) >= _HEADERS_SEEN_MAX:
+        _HEADERS_SEEN.clear()
+    _HEADERS_SEEN[token.partition(".")[0]] = header
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
