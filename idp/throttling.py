@@ -1,7 +1,8 @@
 """Throttle failed logins per username and per client IP, with counters in Django's cache.
 
 The counters live in the `default` cache, so with Redis configured (KUNCI_CACHE_URL) every
-issuer replica shares them. A throttled attempt is refused before the password hasher runs.
+issuer replica and worker shares them; without it each worker process counts on its own.
+An attempt is counted before the password hasher runs, and a throttled one never runs it.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 class LoginThrottle:
-    """Count failures in fixed windows of `window` seconds; refuse once a counter reaches its limit."""
+    """Count attempts in fixed windows of `window` seconds; refuse those over a limit; refund successes."""
 
     def __init__(
         self,
@@ -33,28 +34,33 @@ class LoginThrottle:
         self.window = window
         self.clock = clock
 
-    def retry_after(self, username: str, ip: str) -> int | None:
-        """Return the seconds to wait if either counter is at its limit, else None."""
-        now = self.clock()
-        keys = self._keys(username, ip, now)
-        counts = self.cache.get_many(list(keys.values()))
-        if any(counts.get(key, 0) >= self.limits[kind] for kind, key in keys.items()):
-            return max(1, math.ceil(self.window - now % self.window))
-        return None
+    def attempt(self, username: str, ip: str) -> int | None:
+        """Count one attempt against both counters before any password work; return seconds to wait if over.
 
-    def record_failure(self, username: str, ip: str) -> None:
-        """Count one failed login against both the username and the client IP."""
-        for key in self._keys(username, ip, self.clock()).values():
+        Counting first, atomically, is what makes the limit hold for guesses sent in parallel:
+        a check-then-count would let every request already past the check through.
+        """
+        now = self.clock()
+        over = False
+        for kind, key in self._keys(username, ip, now).items():
             # add() then incr() is atomic on Redis and memcached, and per process on locmem.
             self.cache.add(key, 0, timeout=self.window)
             try:
-                self.cache.incr(key)
+                count = self.cache.incr(key)
             except ValueError:  # expired between add() and incr()
                 self.cache.add(key, 1, timeout=self.window)
+                count = 1
+            over = over or count > self.limits[kind]
+        return max(1, math.ceil(self.window - now % self.window)) if over else None
 
-    def record_success(self, username: str, ip: str) -> None:
-        """Forget the username's failures; the IP's stay counted."""
-        self.cache.delete(self._keys(username, ip, self.clock())["username"])
+    def succeeded(self, username: str, ip: str) -> None:
+        """Forget the username's attempts, and refund this one to the IP: only failures count."""
+        keys = self._keys(username, ip, self.clock())
+        self.cache.delete(keys["username"])
+        try:
+            self.cache.decr(keys["ip"])
+        except ValueError:  # the window rolled over meanwhile
+            pass
 
     def _keys(self, username: str, ip: str, now: float) -> dict[str, str]:
         bucket = int(now // self.window)

@@ -6,6 +6,7 @@ with the key the header's `kid` names among those still published, and pin the a
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -235,7 +236,9 @@ class RefreshToken(KunciToken, simplejwt_tokens.RefreshToken):
         OutstandingToken.objects.create(
             user_id=self.payload["user_id"],
             jti=self.payload["jti"],
-            token=encoded,
+            # A digest, not the token: whoever reads the database must not get live refresh
+            # tokens. Kunci finds outstanding tokens by jti and never reads this column.
+            token=hashlib.sha256(encoded.encode()).hexdigest(),
             created_at=self.current_time,
             expires_at=datetime_from_epoch(self.payload["exp"]),
         )

@@ -55,14 +55,13 @@ class LoginView(CredentialsView):
         body.is_valid(raise_exception=True)
         username, ip = body.validated_data["username"], request.META.get("REMOTE_ADDR", "")
         throttle = login_throttle()
-        wait = throttle.retry_after(username, ip)
+        wait = throttle.attempt(username, ip)
         if wait is not None:
             raise TooManyLoginAttempts(wait)
         user = authenticate(request, **body.validated_data)
         if user is None:
-            throttle.record_failure(username, ip)
             raise InvalidCredentials()
-        throttle.record_success(username, ip)
+        throttle.succeeded(username, ip)
         return Response(asdict(sessions.start_session(user)))
 
 

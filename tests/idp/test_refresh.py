@@ -1,3 +1,4 @@
+import hashlib
 import threading
 from datetime import timedelta
 
@@ -153,3 +154,12 @@ def test_concurrent_refreshes_of_one_token_give_exactly_one_success(keyring, use
         thread.join()
 
     assert sorted(statuses) == [200] + [401] * 19
+
+
+def test_the_database_keeps_a_digest_of_each_refresh_token_never_the_token(login, user):
+    refresh = login(user)["refresh"]
+
+    stored = OutstandingToken.objects.get(user=user).token
+
+    assert refresh not in stored
+    assert stored == hashlib.sha256(refresh.encode()).hexdigest()

@@ -1,5 +1,9 @@
+import threading
+
 import pytest
 from django.core.cache import caches
+from django.db import connection
+from rest_framework.test import APIClient
 from django.test import override_settings
 
 from idp.throttling import LoginThrottle
@@ -55,8 +59,31 @@ def test_a_successful_login_resets_the_username_counter(api, keyring, user):
 def test_the_throttle_window_rolls_over_with_the_clock():
     now = [1000.0]
     throttle = LoginThrottle(caches["default"], per_username=1, per_ip=10, window=60, clock=lambda: now[0])
-    throttle.record_failure("bob", "10.0.0.1")
 
-    assert throttle.retry_after("bob", "10.0.0.1") == 20  # 1000 s is 40 s into a 60 s window
+    assert throttle.attempt("bob", "10.0.0.1") is None
+    assert throttle.attempt("bob", "10.0.0.1") == 20  # 1000 s is 40 s into a 60 s window
     now[0] = 1020.0
-    assert throttle.retry_after("bob", "10.0.0.1") is None
+    assert throttle.attempt("bob", "10.0.0.1") is None
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(KUNCI_IDP=LIMITS)
+def test_parallel_guesses_never_get_more_than_the_limit_past_the_hasher(keyring, user):
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def guess() -> None:
+        barrier.wait()
+        try:
+            statuses.append(_login(APIClient(), "alice").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses.count(401) == LIMITS["LOGIN_FAILURES_PER_USERNAME"]
+    assert statuses.count(429) == 20 - LIMITS["LOGIN_FAILURES_PER_USERNAME"]
