@@ -6,6 +6,7 @@ middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,15 +15,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from idp.exceptions import bearer_challenge
+from idp.exceptions import KeyringUnavailable, bearer_challenge
+from keys.exceptions import KeyringError
 
 # The JSON error shapes are the relying party's: one contract for every Kunci service. (The
 # import rule runs the other way only: relying_party never imports the issuer.)
 from relying_party.errors import exception_handler as json_exception_handler
 
+logger = logging.getLogger("kunci.idp")
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Answer JSON `{detail, code}` like a relying party, naming missing fields and challenging 401s."""
+    if isinstance(exc, KeyringError):
+        # Keyring errors carry no key material, but their wording is for operators, not clients.
+        logger.error("keyring unavailable: %s", exc)
+        exc = KeyringUnavailable()
     response = json_exception_handler(exc, context)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = exc.detail

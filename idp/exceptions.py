@@ -32,6 +32,12 @@ class TooManyLoginAttempts(exceptions.Throttled):
         super().__init__(wait=wait, detail="Too many failed logins.")
 
 
+class KeyringUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "The issuer's signing keys are unavailable; try again later."
+    default_code = "keyring_unavailable"
+
+
 class TokenNotYours(exceptions.PermissionDenied):
     default_detail = "This refresh token belongs to another user."
     default_code = "token_not_yours"

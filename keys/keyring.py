@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from keys import jwk, sealing
 from keys.conf import keys_settings
@@ -71,8 +72,13 @@ def _key_encryption_key() -> bytes:
     return sealing.parse_key_encryption_key(value)
 
 
-def generate_key(state: KeyState, now: datetime) -> SigningKey:
-    """Create, seal and save a new RSA key in `state` (call inside a transaction)."""
+@sensitive_variables("private_key", "der")
+def new_key(state: KeyState, now: datetime) -> SigningKey:
+    """Generate and seal a new RSA key in `state`, unsaved.
+
+    RSA generation takes tens of milliseconds (seconds at 4096 bits), so callers generate before
+    they open a transaction: on SQLite an open write transaction would stall every login meanwhile.
+    """
     size = keys_settings.RSA_KEY_SIZE
     if size not in ALLOWED_KEY_SIZES:
         raise KeySizeError(f"KUNCI_KEYS['RSA_KEY_SIZE'] must be one of {ALLOWED_KEY_SIZES}, not {size}")
@@ -83,7 +89,7 @@ def generate_key(state: KeyState, now: datetime) -> SigningKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    key = SigningKey.objects.create(
+    return SigningKey(
         kid=public["kid"],
         state=state,
         key_size=size,
@@ -92,21 +98,31 @@ def generate_key(state: KeyState, now: datetime) -> SigningKey:
         created_at=now,
         activated_at=now if state == KeyState.ACTIVE else None,
     )
-    logger.info("created %s signing key %s (%d bits)", state, key.kid, size)
+
+
+def _store(key: SigningKey, state: KeyState, now: datetime) -> SigningKey:
+    key.state, key.created_at = state, now
+    key.activated_at = now if state == KeyState.ACTIVE else None
+    key.save(force_insert=True)
+    logger.info("created %s signing key %s (%d bits)", state, key.kid, key.key_size)
     return key
 
 
 def ensure_keys(now: datetime | None = None) -> list[str]:
     """Create the active and next keys that are missing; return the kids created."""
     now = now or _now()
+    missing = [KeyState.ACTIVE, KeyState.NEXT]
+    states = set(SigningKey.objects.values_list("state", flat=True))
+    fresh = [new_key(state, now) for state in missing if state not in states]
+    if not fresh:
+        return []
     created: list[str] = []
     try:
         with transaction.atomic():
             states = set(SigningKey.objects.values_list("state", flat=True))
-            if KeyState.ACTIVE not in states:
-                created.append(generate_key(KeyState.ACTIVE, now).kid)
-            if KeyState.NEXT not in states:
-                created.append(generate_key(KeyState.NEXT, now).kid)
+            for state in missing:
+                if state not in states:
+                    created.append(_store(fresh.pop(), state, now).kid)
     except IntegrityError:
         # Another process created them first: one active and one next exist either way.
         return []
@@ -166,6 +182,14 @@ def signing_key() -> ActiveKey:
             .first()
         )
         if row is None:
+            # The first start of a fresh deployment: DESIGN's "first start creates the keys".
+            ensure_keys()
+            row = (
+                SigningKey.objects.filter(state=KeyState.ACTIVE)
+                .only("kid", "sealed_private_key")
+                .first()
+            )
+        if row is None:
             raise NoActiveKey("the keyring has no active key; run `manage.py ensure_keys`")
         if cached is not None and cached[1].kid == row.kid:
             active = cached[1]
@@ -175,6 +199,7 @@ def signing_key() -> ActiveKey:
         return active
 
 
+@sensitive_variables("der")
 def _open_private_key(kid: str, sealed: bytes) -> rsa.RSAPrivateKey:
     der = sealing.unseal(_key_encryption_key(), sealed, kid.encode())
     # The key was generated here and AES-GCM authenticated it on the way back, so the costly
@@ -250,6 +275,7 @@ def rotate_keys(
             upcoming.kid, published_for, keys_settings.JWKS_MAX_AGE, required - published_for
         )
 
+    replacement = new_key(KeyState.NEXT, now)
     with transaction.atomic():
         # Compare-and-set on the kids read above: a concurrent rotation that got here first
         # has changed them, and this one updates nothing.
@@ -261,7 +287,7 @@ def rotate_keys(
         )
         if not (retired and promoted):
             raise RotationLost("another rotation changed the keyring first; nothing was changed")
-        created = generate_key(KeyState.NEXT, now)
+        created = _store(replacement, KeyState.NEXT, now)
         purged = purge_expired_keys(now)
     forget_cached_keys()
     logger.info("rotated keys: %s retired, %s active, %s next", active.kid, upcoming.kid, created.kid)
@@ -286,6 +312,8 @@ def purge_expired_keys(now: datetime | None = None) -> tuple[str, ...]:
 def revoke_key(kid: str, now: datetime | None = None) -> Rotation:
     """Revoke `kid` at once: unpublish it, destroy its private half, and replace it if it signed or was next."""
     now = now or _now()
+    # Generated up front, outside the transaction; wasted only when revoking a retired key.
+    replacement = new_key(KeyState.NEXT, now)
     with transaction.atomic():
         key = (
             SigningKey.objects.select_for_update()
@@ -302,13 +330,13 @@ def revoke_key(kid: str, now: datetime | None = None) -> Rotation:
         activated = None
         if was == KeyState.ACTIVE:
             upcoming = SigningKey.objects.filter(state=KeyState.NEXT).first()
-            if upcoming is None:
-                upcoming = generate_key(KeyState.NEXT, now)
+            if upcoming is None:  # only if the keyring was already broken; rare enough to generate here
+                upcoming = _store(new_key(KeyState.NEXT, now), KeyState.NEXT, now)
             SigningKey.objects.filter(kid=upcoming.kid).update(state=KeyState.ACTIVE, activated_at=now)
             activated = upcoming.kid
         created = None
         if was in (KeyState.ACTIVE, KeyState.NEXT):
-            created = generate_key(KeyState.NEXT, now).kid
+            created = _store(replacement, KeyState.NEXT, now).kid
     forget_cached_keys()
     logger.warning("revoked %s key %s", was, kid)
     return Rotation(rotated=was == KeyState.ACTIVE, retired=kid, activated=activated, created=created)

@@ -86,3 +86,10 @@ def test_an_access_token_verifies_against_the_published_jwks(api, login, user, s
 
     assert claims["token_type"] == "access"
     assert jwt.get_unverified_header(access)["typ"] == "at+jwt"
+
+
+def test_the_first_jwks_request_of_a_fresh_deployment_publishes_an_active_and_a_next_key(api, db):
+    response = api.get("/.well-known/jwks.json")
+
+    assert response.status_code == 200
+    assert len(response.json()["keys"]) == 2

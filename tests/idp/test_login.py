@@ -148,3 +148,23 @@ def test_a_huge_username_gets_400(api, keyring):
 
     assert response.status_code == 400
     assert response.json()["code"] == "max_length"
+
+
+def test_login_answers_503_when_the_private_keys_cannot_be_opened(api, keyring, user, settings):
+    import secrets
+
+    settings.KUNCI_KEYS = {**settings.KUNCI_KEYS, "KEY_ENCRYPTION_KEY": secrets.token_urlsafe(32)}
+
+    response = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The issuer's signing keys are unavailable; try again later.",
+        "code": "keyring_unavailable",
+    }
+
+
+def test_the_first_login_of_a_fresh_deployment_creates_the_keys(api, user):
+    response = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 200

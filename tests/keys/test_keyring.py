@@ -149,7 +149,16 @@ def test_signing_key_returns_the_active_key_whose_public_half_is_published(initi
     assert jwk.public_jwk(active.private_key.public_key()) == published
 
 
-def test_signing_key_without_an_active_key_raises_no_active_key(db):
+def test_the_first_signature_of_a_fresh_deployment_creates_the_active_and_next_keys(db):
+    active = keyring.signing_key()
+
+    assert SigningKey.objects.get(state=KeyState.ACTIVE).kid == active.kid
+    assert SigningKey.objects.filter(state=KeyState.NEXT).count() == 1
+
+
+def test_signing_key_raises_no_active_key_when_none_can_be_created(db, monkeypatch):
+    monkeypatch.setattr(keyring, "ensure_keys", lambda now=None: [])
+
     with pytest.raises(NoActiveKey, match="ensure_keys"):
         keyring.signing_key()
 
