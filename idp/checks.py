@@ -8,6 +8,20 @@ from keys.conf import keys_settings
 
 
 @register()
+def check_issuer_url(app_configs, **kwargs) -> list:
+    issuer = idp_settings.ISSUER
+    if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
+        return [
+            Error(
+                f"KUNCI_IDP['ISSUER'] must be an http(s) URL without a trailing slash, got {issuer!r}; "
+                "it is every token's iss and the prefix of every discovery URL.",
+                id="idp.E002",
+            )
+        ]
+    return []
+
+
+@register()
 def check_retired_keys_outlive_tokens(app_configs, **kwargs) -> list:
     longest = max(idp_settings.ACCESS_TOKEN_LIFETIME, idp_settings.REFRESH_TOKEN_LIFETIME)
     if keys_settings.RETIRED_KEY_LIFETIME < longest:

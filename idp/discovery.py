@@ -22,6 +22,11 @@ class PublicMetadataView(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # Metadata has one representation; a client asking for application/jwk-set+json (RFC
+        # 7517 §8.5) or anything else gets it rather than a 406.
+        return super().perform_content_negotiation(request, force=True)
+
 
 class JWKSView(PublicMetadataView):
     """Serve the published public keys with Cache-Control max-age, a strong ETag, and 304s."""
@@ -62,8 +67,6 @@ class OpenIDConfigurationView(PublicMetadataView):
                 "refresh_endpoint": f"{issuer}/api/login/refresh",
                 "logout_endpoint": f"{issuer}/api/logout",
                 "userinfo_endpoint": f"{issuer}/api/me",
-                "grant_types_supported": ["password", "refresh_token"],
-                "response_types_supported": [],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": [ALGORITHM],
                 "access_token_signing_alg_values_supported": [ALGORITHM],

@@ -63,7 +63,7 @@ def refresh_session(raw_refresh: str) -> TokenPair:
             if user is None or not user.is_active:
                 rejection = TokenRejected("user_inactive", "User is inactive or gone")
             else:
-                successor = refresh.successor()
+                successor = refresh.successor(user)
                 pair = TokenPair(access=str(successor.access_token), refresh=successor.sign_and_record())
     # Raised after the commit, so that ending a session on reuse is not rolled back.
     if rejection is not None:

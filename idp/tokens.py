@@ -218,17 +218,24 @@ class RefreshToken(KunciToken, simplejwt_tokens.RefreshToken):
         token["user_id"] = str(user.pk)
         token["sub"] = str(user.pk)
         token["sid"] = sid
-        token["username"] = user.get_username()
-        token["email"] = getattr(user, "email", "") or ""
+        token.set_profile(user)
         return token
 
-    def successor(self) -> "RefreshToken":
-        """Return the next, unsigned refresh token of this session: same identity, new jti, iat and exp."""
+    def successor(self, user: Any) -> "RefreshToken":
+        """Return the next, unsigned refresh token of this session: new jti, iat and exp, current profile."""
         token = type(self)()
         for claim, value in self.payload.items():
             if claim not in self.no_copy_claims:
                 token[claim] = value
+        # From the user row, not the old token: a changed email reaches relying parties on the
+        # next refresh instead of living as long as the session.
+        token.set_profile(user)
         return token
+
+    def set_profile(self, user: Any) -> None:
+        """Set the profile claims relying parties read."""
+        self["username"] = user.get_username()
+        self["email"] = getattr(user, "email", "") or ""
 
     def sign_and_record(self) -> str:
         """Sign this token once and record it as an OutstandingToken; return the encoded token."""

@@ -93,3 +93,20 @@ def test_the_first_jwks_request_of_a_fresh_deployment_publishes_an_active_and_a_
 
     assert response.status_code == 200
     assert len(response.json()["keys"]) == 2
+
+
+@pytest.mark.parametrize("path", ["/.well-known/jwks.json", "/.well-known/openid-configuration"])
+def test_metadata_is_served_whatever_the_client_accepts(api, keyring, path):
+    response = api.get(path, HTTP_ACCEPT="application/jwk-set+json")
+
+    assert response.status_code == 200
+    assert response.json()
+
+
+@pytest.mark.parametrize("issuer", ["https://id.example.com/", "id.example.com"])
+def test_an_issuer_with_a_trailing_slash_or_no_scheme_fails_the_system_check(settings, issuer):
+    from idp.checks import check_issuer_url
+
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "ISSUER": issuer}
+
+    assert [error.id for error in check_issuer_url(None)] == ["idp.E002"]

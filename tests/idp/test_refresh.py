@@ -163,3 +163,13 @@ def test_the_database_keeps_a_digest_of_each_refresh_token_never_the_token(login
 
     assert refresh not in stored
     assert stored == hashlib.sha256(refresh.encode()).hexdigest()
+
+
+def test_a_refresh_carries_the_users_current_email(api, login, user):
+    pair = login(user)
+    user.email = "alice@new.example.com"
+    user.save()
+
+    access = _refresh(api, pair["refresh"]).json()["access"]
+
+    assert jwt.decode(access, options={"verify_signature": False})["email"] == "alice@new.example.com"

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -87,3 +90,20 @@ def test_parallel_guesses_never_get_more_than_the_limit_past_the_hasher(keyring,
 
     assert statuses.count(401) == LIMITS["LOGIN_FAILURES_PER_USERNAME"]
     assert statuses.count(429) == 20 - LIMITS["LOGIN_FAILURES_PER_USERNAME"]
+
+
+def test_failure_counters_are_shared_between_processes_through_redis(settings):
+    if not os.environ.get("KUNCI_CACHE_URL"):
+        pytest.skip("needs KUNCI_CACHE_URL (.ci/run sets it for its Redis pass)")
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    other_process = (
+        "import django; django.setup();"
+        "from django.core.cache import caches; from idp.throttling import LoginThrottle;"
+        "t = LoginThrottle(caches['default'], per_username=2, per_ip=100, window=300);"
+        "t.attempt('carol', '10.0.0.7'); t.attempt('carol', '10.0.0.8')"
+    )
+    subprocess.run([sys.executable, "-c", other_process], check=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test"})
+
+    throttle = LoginThrottle(caches["default"], per_username=2, per_ip=100, window=300)
+
+    assert throttle.attempt("carol", "10.0.0.9") is not None
