@@ -22,8 +22,6 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             raise InvalidToken(TokenRejected("token_invalid", "Authorization header must be 'Bearer <token>'"))
         try:
             token = AccessToken(header[1].decode(HTTP_HEADER_ENCODING))
-        except UnicodeDecodeError as e:
-            raise InvalidToken(TokenRejected("token_invalid", "Token is not ASCII")) from e
         except TokenRejected as e:
             raise InvalidToken(e) from e
         # The issuer holds the sessions, so unlike a relying party it can refuse an access token

@@ -194,7 +194,7 @@ class KunciToken(simplejwt_tokens.Token):
 
     @property
     def kid(self) -> str:
-        """Return the kid this token was (or will be) signed with."""
+        """Return the kid in the header of this (decoded) token."""
         return jwt.get_unverified_header(self.token)["kid"]
 
 

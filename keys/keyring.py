@@ -54,6 +54,7 @@ class Rotation:
     rotated: bool
     reason: str = ""
     retired: str | None = None
+    revoked: str | None = None
     activated: str | None = None
     created: str | None = None
     purged: tuple[str, ...] = ()
@@ -339,7 +340,7 @@ def revoke_key(kid: str, now: datetime | None = None) -> Rotation:
             created = _store(replacement, KeyState.NEXT, now).kid
     forget_cached_keys()
     logger.warning("revoked %s key %s", was, kid)
-    return Rotation(rotated=was == KeyState.ACTIVE, retired=kid, activated=activated, created=created)
+    return Rotation(rotated=was == KeyState.ACTIVE, revoked=kid, activated=activated, created=created)
 
 
 def _human(delta: timedelta) -> str:

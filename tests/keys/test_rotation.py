@@ -160,7 +160,7 @@ def test_revoking_the_active_key_promotes_next_and_creates_a_new_next(initial_ke
     result = keyring.revoke_key(initial_keys.active, now=t0 + timedelta(seconds=5))
 
     assert result.rotated
-    assert (result.retired, result.activated) == (initial_keys.active, initial_keys.next)
+    assert (result.revoked, result.activated) == (initial_keys.active, initial_keys.next)
     assert states() == {
         initial_keys.active: "revoked",
         initial_keys.next: "active",

@@ -55,7 +55,7 @@ class Command(BaseCommand):
         try:
             if revoke:
                 result = revoke_key(revoke)
-                self.stdout.write(f"revoked {result.retired}")
+                self.stdout.write(f"revoked {result.revoked}")
                 if result.activated:
                     self.stdout.write(f"active key is now {result.activated}")
                 if result.created:
