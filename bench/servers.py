@@ -7,18 +7,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import requests
+from tests.e2e.servers import Deployment, Server, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-# The same for every variant: two worker processes (the machine's cores), four threads each, no access log,
-# and no control socket (gunicorn's default lives in $HOME, shared by every server).
-GUNICORN_ARGS = ["--workers", "2", "--threads", "4", "--log-level", "warning", "--graceful-timeout", "2",
-                 "--no-control-socket"]
 CONNECTIONS = 16
 
 
@@ -34,56 +28,11 @@ def base_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Gunicorn:
-    name: str
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_gunicorn(name: str, settings: str, env: dict[str, str], var_dir: Path, health: str = "/api/health") -> Gunicorn:
-    """Start `settings.wsgi` under `settings` on a free loopback port; return once `health` answers."""
-    port = free_port()
-    log_path = var_dir / f"{name}-{port}.log"
-    process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "settings.wsgi:application", "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS],
-        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": settings},
-        stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-    )
-    server = Gunicorn(name, f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
-        try:
-            if requests.get(server.url + health, timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{name} did not answer within 30 s:\n{server.log()}")
+def start_gunicorn(name: str, settings: str, env: dict[str, str], var_dir: Path, health: str = "/api/health") -> Server:
+    """Start `settings.wsgi` under `settings` on a free loopback port, as every variant is served."""
+    # The e2e tests' server runner, with the benchmark's settings: two workers (the machine's
+    # cores), four threads each, no access log.
+    return start_server(Deployment(var_dir=var_dir, env=env), name, settings, health, workers=2, threads=4, access_log=False)
 
 
 def load_tool() -> str:

@@ -112,6 +112,7 @@ def start_server(
     port: int | None = None,
     workers: int = 1,
     threads: int = 8,
+    access_log: bool = True,
     **env: str,
 ) -> Server:
     """Start gunicorn with `settings` on a free port and wait until `health_path` answers."""
@@ -125,7 +126,7 @@ def start_server(
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--threads", str(threads),
-            "--access-logfile", "-",
+            *(["--access-logfile", "-"] if access_log else []),
             "--graceful-timeout", "2",
             # Above the 8 KB token cap, so that an oversize token gets the JSON 401, not a bare 431.
             "--limit-request-field_size", "16384",
