@@ -38,7 +38,7 @@ run: install
 serve: export KUNCI_DEMO ?= 1
 serve: export KUNCI_ISSUER ?= http://127.0.0.1:$(ISSUER_PORT)
 serve: install
-	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	DJANGO_SETTINGS_MODULE=settings.idp $(PY) -m gunicorn settings.wsgi:application \
 	    --bind 127.0.0.1:$(ISSUER_PORT) $(SERVE_ARGS) & \
 	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) -m gunicorn settings.wsgi:application \

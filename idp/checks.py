@@ -1,14 +1,18 @@
 """System checks tying the issuer's token lifetimes to the keyring's retirement window."""
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
 
 from idp.conf import idp_settings
 from keys.conf import keys_settings
 
 
 @register()
-def check_issuer_url(app_configs, **kwargs) -> list:
+def check_issuer_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     issuer = idp_settings.ISSUER
     if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
         return [
@@ -22,7 +26,7 @@ def check_issuer_url(app_configs, **kwargs) -> list:
 
 
 @register()
-def check_retired_keys_outlive_tokens(app_configs, **kwargs) -> list:
+def check_retired_keys_outlive_tokens(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     longest = max(idp_settings.ACCESS_TOKEN_LIFETIME, idp_settings.REFRESH_TOKEN_LIFETIME)
     if keys_settings.RETIRED_KEY_LIFETIME < longest:
         return [

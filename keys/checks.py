@@ -1,8 +1,12 @@
 """System checks for the keyring's configuration."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from keys import sealing
 from keys.conf import keys_settings
@@ -11,7 +15,7 @@ from keys.keyring import ALLOWED_KEY_SIZES
 
 
 @register(Tags.security)
-def check_key_encryption_key(app_configs, **kwargs) -> list:
+def check_key_encryption_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     messages = []
     value = keys_settings.KEY_ENCRYPTION_KEY
     if not value:
@@ -35,7 +39,7 @@ def check_key_encryption_key(app_configs, **kwargs) -> list:
 
 
 @register()
-def check_key_lifecycle(app_configs, **kwargs) -> list:
+def check_key_lifecycle(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     messages = []
     if keys_settings.RSA_KEY_SIZE not in ALLOWED_KEY_SIZES:
         messages.append(

@@ -8,7 +8,6 @@ session come in through the constructor, so tests build it directly and never to
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import math

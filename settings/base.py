@@ -5,7 +5,7 @@ import os
 
 import dj_database_url
 
-from settings.environment import BASE_DIR, VAR_DIR, demo_mode, env_flag, env_list, secret
+from settings.environment import BASE_DIR, VAR_DIR, demo_mode, env_flag, env_list, secret  # noqa: F401 (BASE_DIR is a setting)
 
 SECRET_KEY, SECRET_KEY_IS_DEMO = secret("DJANGO_SECRET_KEY", "django-secret-key", nbytes=48)
 DEBUG = env_flag("KUNCI_DEBUG")
