@@ -23,6 +23,10 @@ IDP_DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_IP": 20,
     # Seconds of one throttling window.
     "LOGIN_FAILURE_WINDOW": 300,
+    # Seconds after a rotation during which presenting the rotated refresh token again is a
+    # retry (401 token_already_rotated), not theft; 0, the default, treats every reuse as theft
+    # and ends the session (RFC 9700 §4.14.2).
+    "REFRESH_REUSE_GRACE": 0,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

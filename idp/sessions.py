@@ -4,11 +4,13 @@ A session is the family of refresh tokens one login started. Refreshing blacklis
 presented token and issues its successor; the blacklist row is unique per token, so of N
 concurrent refreshes exactly one inserts it and wins. Presenting a token that was already
 rotated is reuse (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): the whole session ends, so the
-newest token of the family stops refreshing too.
+newest token of the family stops refreshing too — unless REFRESH_REUSE_GRACE allows a client a
+few seconds to retry a refresh whose answer it lost.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from idp.conf import idp_settings
 from idp.models import LoginSession, SessionEnd
 from idp.tokens import RefreshToken, TokenRejected, new_sid
 
@@ -49,13 +52,17 @@ def refresh_session(raw_refresh: str) -> TokenPair:
         if session is None or outstanding is None:
             raise TokenRejected("token_invalid", "Token is not known to this issuer")
         if not _blacklist(outstanding):
-            if session.ended_at is None:
+            if session.ended_at is not None:
+                rejection = TokenRejected("token_blacklisted", "Token is blacklisted")
+            elif _rotated_within_grace(outstanding):
+                rejection = TokenRejected(
+                    "token_already_rotated", "Token was just rotated; use the refresh token that replaced it"
+                )
+            else:
                 _end(session, SessionEnd.REUSE)
                 rejection = TokenRejected(
                     "token_reused", "Token was already used; its session has been ended"
                 )
-            else:
-                rejection = TokenRejected("token_blacklisted", "Token is blacklisted")
         elif session.ended_at is not None:
             rejection = TokenRejected("session_ended", "The session of this token has ended")
         else:
@@ -105,6 +112,14 @@ def _blacklist(outstanding: OutstandingToken) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def _rotated_within_grace(outstanding: OutstandingToken) -> bool:
+    grace = idp_settings.REFRESH_REUSE_GRACE
+    if not grace:
+        return False
+    since = timezone.now() - timedelta(seconds=grace)
+    return BlacklistedToken.objects.filter(token=outstanding, blacklisted_at__gt=since).exists()
 
 
 def _end(session: LoginSession, reason: SessionEnd) -> None:

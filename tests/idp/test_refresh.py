@@ -6,6 +6,7 @@ import jwt
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -173,3 +174,55 @@ def test_a_refresh_carries_the_users_current_email(api, login, user):
     access = _refresh(api, pair["refresh"]).json()["access"]
 
     assert jwt.decode(access, options={"verify_signature": False})["email"] == "alice@new.example.com"
+
+
+@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
+def test_within_the_reuse_grace_a_retried_refresh_is_refused_without_ending_the_session(api, login, user):
+    first = login(user)["refresh"]
+    second = _refresh(api, first).json()
+
+    retry = _refresh(api, first)
+
+    assert retry.status_code == 401
+    assert retry.json()["code"] == "token_already_rotated"
+    assert LoginSession.objects.get(user=user).ended_at is None
+    assert _refresh(api, second["refresh"]).status_code == 200
+
+
+@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
+def test_past_the_reuse_grace_reuse_still_ends_the_session(api, login, user):
+    first = login(user)["refresh"]
+    _refresh(api, first)
+    BlacklistedToken.objects.update(blacklisted_at=timezone.now() - timedelta(seconds=31))
+
+    reuse = _refresh(api, first)
+
+    assert reuse.json()["code"] == "token_reused"
+    assert LoginSession.objects.get(user=user).end_reason == SessionEnd.REUSE
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
+def test_with_a_grace_the_winner_of_concurrent_refreshes_keeps_its_session(keyring, user):
+    token = APIClient().post("/api/login", {"username": "alice", "password": "correct horse battery staple"}, format="json").json()["refresh"]
+    answers: list = []
+    start = threading.Barrier(5)
+
+    def refresh_once() -> None:
+        start.wait()
+        try:
+            answers.append(APIClient().post("/api/login/refresh", {"refresh": token}, format="json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh_once) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [answer for answer in answers if answer.status_code == 200]
+    assert len(winners) == 1
+    assert {answer.json()["code"] for answer in answers if answer.status_code == 401} == {"token_already_rotated"}
+    again = APIClient().post("/api/login/refresh", {"refresh": winners[0].json()["refresh"]}, format="json")
+    assert again.status_code == 200
