@@ -15,6 +15,8 @@ class LoginSession(models.Model):
     sid = models.CharField(max_length=32, primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
     created_at = models.DateTimeField()
+    # When the session's newest refresh token expires: past it the session is over for good.
+    expires_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=SessionEnd.choices, blank=True)
 

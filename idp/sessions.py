@@ -33,8 +33,10 @@ class TokenPair:
 def start_session(user: Any) -> TokenPair:
     """Open a login session for an authenticated `user` and return its first token pair."""
     with transaction.atomic():
-        session = LoginSession.objects.create(sid=new_sid(), user=user, created_at=timezone.now())
-        refresh = RefreshToken.for_session(user, session.sid)
+        refresh = RefreshToken.for_session(user, new_sid())
+        LoginSession.objects.create(
+            sid=refresh["sid"], user=user, created_at=timezone.now(), expires_at=refresh.expires_at
+        )
         pair = TokenPair(access=str(refresh.access_token), refresh=refresh.sign_and_record())
         update_last_login(None, user)
     return pair
@@ -72,6 +74,8 @@ def refresh_session(raw_refresh: str) -> TokenPair:
             else:
                 successor = refresh.successor(user)
                 pair = TokenPair(access=str(successor.access_token), refresh=successor.sign_and_record())
+                session.expires_at = successor.expires_at
+                session.save(update_fields=["expires_at"])
     # Raised after the commit, so that ending a session on reuse is not rolled back.
     if rejection is not None:
         raise rejection

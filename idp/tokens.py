@@ -237,6 +237,11 @@ class RefreshToken(KunciToken, simplejwt_tokens.RefreshToken):
         self["username"] = user.get_username()
         self["email"] = getattr(user, "email", "") or ""
 
+    @property
+    def expires_at(self) -> datetime:
+        """Return this token's `exp` as an aware datetime."""
+        return datetime_from_epoch(self.payload["exp"])
+
     def sign_and_record(self) -> str:
         """Sign this token once and record it as an OutstandingToken; return the encoded token."""
         encoded = str(self)
@@ -247,7 +252,7 @@ class RefreshToken(KunciToken, simplejwt_tokens.RefreshToken):
             # tokens. Kunci finds outstanding tokens by jti and never reads this column.
             token=hashlib.sha256(encoded.encode()).hexdigest(),
             created_at=self.current_time,
-            expires_at=datetime_from_epoch(self.payload["exp"]),
+            expires_at=self.expires_at,
         )
         return encoded
 

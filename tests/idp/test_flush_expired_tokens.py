@@ -32,12 +32,14 @@ def test_flush_deletes_expired_tokens_in_batches_and_keeps_live_ones(user, capsy
 
 
 @override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(days=1)})
-def test_flush_deletes_sessions_ended_longer_ago_than_a_refresh_lifetime(user):
+def test_flush_deletes_sessions_whose_tokens_have_all_expired(user, capsys):
     now = timezone.now()
-    LoginSession.objects.create(sid="old", user=user, created_at=now, ended_at=now - timedelta(days=2))
-    LoginSession.objects.create(sid="recent", user=user, created_at=now, ended_at=now - timedelta(hours=1))
-    LoginSession.objects.create(sid="open", user=user, created_at=now - timedelta(days=3))
+    LoginSession.objects.create(sid="ended-long-ago", user=user, created_at=now, ended_at=now - timedelta(days=2))
+    LoginSession.objects.create(sid="ended-recently", user=user, created_at=now, ended_at=now - timedelta(hours=1))
+    LoginSession.objects.create(sid="abandoned", user=user, created_at=now - timedelta(days=3), expires_at=now - timedelta(days=2))
+    LoginSession.objects.create(sid="live", user=user, created_at=now - timedelta(days=3), expires_at=now + timedelta(hours=5))
 
     call_command("flush_expired_tokens")
 
-    assert sorted(LoginSession.objects.values_list("sid", flat=True)) == ["open", "recent"]
+    assert sorted(LoginSession.objects.values_list("sid", flat=True)) == ["ended-recently", "live"]
+    assert "2 finished sessions" in capsys.readouterr().out

@@ -226,3 +226,15 @@ def test_with_a_grace_the_winner_of_concurrent_refreshes_keeps_its_session(keyri
     assert {answer.json()["code"] for answer in answers if answer.status_code == 401} == {"token_already_rotated"}
     again = APIClient().post("/api/login/refresh", {"refresh": winners[0].json()["refresh"]}, format="json")
     assert again.status_code == 200
+
+
+def test_a_refresh_moves_the_sessions_expiry_to_the_new_refresh_tokens(api, login, user):
+    pair = login(user)
+    session = LoginSession.objects.get(user=user)
+    first_expiry = jwt.decode(pair["refresh"], options={"verify_signature": False})["exp"]
+    assert int(session.expires_at.timestamp()) == first_expiry
+
+    new = _refresh(api, pair["refresh"]).json()
+
+    session.refresh_from_db()
+    assert int(session.expires_at.timestamp()) == jwt.decode(new["refresh"], options={"verify_signature": False})["exp"]

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -10,7 +11,7 @@ from idp.models import LoginSession
 class Command(BaseCommand):
     help = (
         "Delete expired refresh-token records in batches, in constant memory, and the login "
-        "sessions that ended more than a refresh-token lifetime ago."
+        "sessions whose tokens have all expired."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,7 +33,8 @@ class Command(BaseCommand):
                 BlacklistedToken.objects.filter(token_id__in=ids).delete()
                 OutstandingToken.objects.filter(id__in=ids).only("id").delete()
             total += len(ids)
-        # An ended session's tokens have all expired one refresh lifetime after it ended.
+        # A session is over for good once its newest refresh token has expired; an ended one, at
+        # the latest one refresh lifetime after it ended.
         ended_before = now - idp_settings.REFRESH_TOKEN_LIFETIME
-        sessions = LoginSession.objects.filter(ended_at__lte=ended_before).delete()[0]
-        self.stdout.write(f"deleted {total} expired tokens and {sessions} ended sessions")
+        sessions = LoginSession.objects.filter(Q(expires_at__lte=now) | Q(ended_at__lte=ended_before)).delete()[0]
+        self.stdout.write(f"deleted {total} expired tokens and {sessions} finished sessions")
