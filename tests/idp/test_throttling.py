@@ -75,14 +75,15 @@ def test_parallel_guesses_never_get_more_than_the_limit_past_the_hasher(keyring,
     barrier = threading.Barrier(20)
     statuses: list[int] = []
 
-    def guess() -> None:
+    def guess(ip: str) -> None:
         barrier.wait()
         try:
-            statuses.append(_login(APIClient(), "alice").status_code)
+            statuses.append(_login(APIClient(), "alice", ip=ip).status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=guess) for _ in range(20)]
+    # One IP per guess, so that only the username's counter binds.
+    threads = [threading.Thread(target=guess, args=(f"10.1.0.{i}",)) for i in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
