@@ -16,7 +16,7 @@ import requests
 from bench import fake_issuer
 from bench.fake_issuer import AUDIENCE, ISSUER, JWKSServer
 from bench.report import Table, median, ratios, verdict
-from bench.servers import ROOT, base_env, load_tool, run_load, start_gunicorn
+from bench.servers import base_env, load_tool, run_load, start_gunicorn
 
 PATH = "/api/whoami"
 

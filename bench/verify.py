@@ -55,7 +55,6 @@ def _rp_verifier(url: str, **options: object):
 def verify_section(smoke: bool) -> list[Table]:
     configure_django()
     from rest_framework_simplejwt.backends import TokenBackend
-    from relying_party.verifier import TokenVerifier
 
     rounds, n_slow, n_fast = (2, 50, 500) if smoke else (9, 1500, 40000)
     key = fake_issuer.new_key()

@@ -9,7 +9,6 @@ from rest_framework.test import APIRequestFactory
 from keys import keyring as keys_api
 from relying_party.views import WhoAmIView
 from tests.attacks.catalogue import CATALOGUE, Attack
-from tests.attacks.test_issuer import forges  # noqa: F401  (the same hostile tokens)
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +16,7 @@ JWKS_URL = "https://issuer.test/.well-known/jwks.json"
 
 
 @pytest.fixture
-def relying_party(forges):  # noqa: F811
+def relying_party(forges):
     """Configure a relying party of the issuer under test; its JWKS is the keyring's, as published."""
     access = forges["access"]
     config = {"ISSUER": access.issuer, "AUDIENCE": access.audience, "JWKS_URL": JWKS_URL, "APP_NAME": "app1"}
@@ -31,7 +30,7 @@ def _whoami(token: str):
     return WhoAmIView.as_view()(request)
 
 
-def test_the_relying_party_accepts_the_valid_token_the_attacks_start_from(forges, relying_party):  # noqa: F811
+def test_the_relying_party_accepts_the_valid_token_the_attacks_start_from(forges, relying_party):
     response = _whoami(forges["valid"]["access"])
 
     assert response.status_code == 200
@@ -39,7 +38,7 @@ def test_the_relying_party_accepts_the_valid_token_the_attacks_start_from(forges
 
 
 @pytest.mark.parametrize("attack", CATALOGUE, ids=lambda attack: attack.name)
-def test_the_relying_party_refuses_a_hostile_access_token(forges, relying_party, attack: Attack):  # noqa: F811
+def test_the_relying_party_refuses_a_hostile_access_token(forges, relying_party, attack: Attack):
     token = attack.build(forges["access"])
 
     response = _whoami(token)

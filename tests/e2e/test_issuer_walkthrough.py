@@ -6,7 +6,6 @@ import sqlite3
 import threading
 
 import jwt
-import pytest
 import requests
 
 from keys import sealing
