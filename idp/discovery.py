@@ -33,12 +33,7 @@ class JWKSView(PublicMetadataView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 304: None})
     def get(self, request: Request) -> HttpResponse:
-        document = keyring.jwks()
-        if not document["keys"]:
-            # The first start of a fresh deployment: publish the keys before anyone asks to sign.
-            keyring.ensure_keys()
-            document = keyring.jwks()
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        body = json.dumps(keyring.jwks(), separators=(",", ":"), sort_keys=True).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {
             "Cache-Control": f"public, max-age={keys_settings.JWKS_MAX_AGE}",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ from keys.exceptions import KeyringError
 # The JSON error shapes are the relying party's: one contract for every Kunci service. (The
 # import rule runs the other way only: relying_party never imports the issuer.)
 from relying_party.errors import exception_handler as json_exception_handler
+from relying_party.errors import json_error
 
 logger = logging.getLogger("kunci.idp")
 
@@ -52,10 +53,6 @@ def _codes(errors: Any) -> set[str]:
     return {getattr(error, "code", "invalid") for error in errors} if isinstance(errors, list) else {"invalid"}
 
 
-def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
-    return JsonResponse({"detail": detail, "code": code}, status=status_code)
-
-
 class RequestBodyLimitMiddleware:
     """Answer 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE before any parser reads it.
 
@@ -71,10 +68,10 @@ class RequestBodyLimitMiddleware:
         try:
             length = int(raw)
         except ValueError:
-            return _json_error(400, "Content-Length is not a number.", "bad_request")
+            return json_error(400, "Content-Length is not a number.", "bad_request")
         if length < 0:
-            return _json_error(400, "Content-Length is negative.", "bad_request")
+            return json_error(400, "Content-Length is negative.", "bad_request")
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
-            return _json_error(413, f"Request body is larger than {limit} bytes.", "request_too_large")
+            return json_error(413, f"Request body is larger than {limit} bytes.", "request_too_large")
         return self.get_response(request)

@@ -1,15 +1,12 @@
 """The issuer's API errors: small APIException subclasses, each with a stable code."""
 from __future__ import annotations
 
-import re
-
 from rest_framework import exceptions
 
 from idp.tokens import TokenRejected
+from relying_party.authentication import bearer_challenge as relying_party_challenge
 
 REALM = "kunci"
-# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-_DESCRIPTION_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
 class InvalidCredentials(exceptions.AuthenticationFailed):
@@ -44,10 +41,5 @@ class TokenNotYours(exceptions.PermissionDenied):
 
 
 def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
-    """Return an RFC 6750 §3 WWW-Authenticate value."""
-    parts = [f'Bearer realm="{REALM}"']
-    if error:
-        parts.append(f'error="{error}"')
-    if description:
-        parts.append(f'error_description="{_DESCRIPTION_UNSAFE.sub("", description)}"')
-    return ", ".join(parts)
+    """Return the issuer's RFC 6750 §3 `WWW-Authenticate` value."""
+    return relying_party_challenge(error, description, realm=REALM)

@@ -152,8 +152,13 @@ def published_keys(now: datetime | None = None) -> list[SigningKey]:
 
 
 def jwks(now: datetime | None = None) -> dict[str, list[dict[str, str]]]:
-    """Return the JWK Set of published public keys (RFC 7517 §5)."""
-    return {"keys": [dict(key.public_jwk) for key in published_keys(now)]}
+    """Return the JWK Set of published public keys (RFC 7517 §5), creating them on a fresh deployment."""
+    keys = published_keys(now)
+    if not keys:
+        # The first start: publish the keys before anyone asks for a signature.
+        ensure_keys(now)
+        keys = published_keys(now)
+    return {"keys": [dict(key.public_jwk) for key in keys]}
 
 
 # --- the per-process signing key cache -------------------------------------------------------

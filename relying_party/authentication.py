@@ -44,9 +44,9 @@ class KeysUnavailable(exceptions.APIException):
         self.wait = error.retry_after
 
 
-def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
-    """Return an RFC 6750 §3 `WWW-Authenticate` value for this service's realm."""
-    realm = _CHALLENGE_UNSAFE.sub("", str(rp_settings.APP_NAME))
+def bearer_challenge(error: str | None = None, description: str | None = None, realm: str | None = None) -> str:
+    """Return an RFC 6750 §3 `WWW-Authenticate` value for `realm` (by default this service's name)."""
+    realm = _CHALLENGE_UNSAFE.sub("", str(rp_settings.APP_NAME if realm is None else realm))
     parts = [f'Bearer realm="{realm}"']
     if error:
         parts.append(f'error="{error}"')

@@ -43,21 +43,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
+def json_error(status_code: int, detail: str, code: str) -> JsonResponse:
+    """Return the JSON error body every Kunci service answers with."""
     return JsonResponse({"detail": detail, "code": code}, status=status_code)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(400, "Bad request.", "bad_request")
+    return json_error(400, "Bad request.", "bad_request")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(403, "Permission denied.", "permission_denied")
+    return json_error(403, "Permission denied.", "permission_denied")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(404, "Not found.", "not_found")
+    return json_error(404, "Not found.", "not_found")
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return _json_error(500, "Internal server error.", "server_error")
+    return json_error(500, "Internal server error.", "server_error")

@@ -42,9 +42,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 
 def database(default_sqlite_name: str) -> dict:
     """Return the `default` database: DATABASE_URL when set, else SQLite under var/."""
+    # A test database per process, so that concurrent test runs (two checkouts, a benchmark)
+    # never delete each other's.
+    test_name = f"test_{default_sqlite_name.removesuffix('.sqlite3').replace('-', '_')}_{os.getpid()}"
     url = os.environ.get("DATABASE_URL")
     if url:
-        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        return {
+            **dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True),
+            "TEST": {"NAME": test_name},
+        }
     VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -56,7 +62,7 @@ def database(default_sqlite_name: str) -> dict:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
-        "TEST": {"NAME": VAR_DIR / f"test-{default_sqlite_name}"},
+        "TEST": {"NAME": VAR_DIR / f"{test_name}.sqlite3"},
     }
 
 

@@ -13,11 +13,3 @@ from settings.idp import *  # noqa: E402,F403
 # suite fast, and tests that are about hashing configure their own.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 KUNCI_KEYS = {**KUNCI_KEYS, "SIGNING_KEY_CACHE_SECONDS": 0}  # noqa: F405
-
-# A database per test process, so that concurrent runs (two checkouts, a benchmark) never
-# delete each other's test database.
-_test_name = f"test_kunci_{os.getpid()}"
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": VAR_DIR / f"{_test_name}.sqlite3"}  # noqa: F405
-else:
-    DATABASES["default"]["TEST"] = {"NAME": _test_name}  # noqa: F405

@@ -1,11 +1,37 @@
 """Fixtures shared by the issuer's tests."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
+from django.db import connection
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
+
+
+def run_concurrently(calls: list[Callable[[], T]]) -> list[T]:
+    """Start every call at once, each in its own thread with its own database connection; return their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T] = []
+
+    def run(call: Callable[[], T]) -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def pytest_report_header(config) -> str:

@@ -1,10 +1,8 @@
 import hashlib
-import threading
 from datetime import timedelta
 
 import jwt
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -12,6 +10,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from idp.models import LoginSession, SessionEnd
 from keys.keyring import rotate_keys
+from tests.conftest import PASSWORD, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -137,24 +136,11 @@ def test_a_missing_refresh_field_gets_400(api, keyring):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refreshes_of_one_token_give_exactly_one_success(keyring, user):
-    token = APIClient().post("/api/login", {"username": "alice", "password": "correct horse battery staple"}, format="json").json()["refresh"]
-    statuses: list[int] = []
-    start = threading.Barrier(20)
+    token = APIClient().post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()["refresh"]
 
-    def refresh_once() -> None:
-        start.wait()
-        try:
-            statuses.append(APIClient().post("/api/login/refresh", {"refresh": token}, format="json").status_code)
-        finally:
-            connection.close()
+    answers = run_concurrently([lambda: _refresh(APIClient(), token)] * 20)
 
-    threads = [threading.Thread(target=refresh_once) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sorted(statuses) == [200] + [401] * 19
+    assert sorted(answer.status_code for answer in answers) == [200] + [401] * 19
 
 
 def test_the_database_keeps_a_digest_of_each_refresh_token_never_the_token(login, user):
@@ -204,22 +190,9 @@ def test_past_the_reuse_grace_reuse_still_ends_the_session(api, login, user):
 @pytest.mark.django_db(transaction=True)
 @override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
 def test_with_a_grace_the_winner_of_concurrent_refreshes_keeps_its_session(keyring, user):
-    token = APIClient().post("/api/login", {"username": "alice", "password": "correct horse battery staple"}, format="json").json()["refresh"]
-    answers: list = []
-    start = threading.Barrier(5)
+    token = APIClient().post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()["refresh"]
 
-    def refresh_once() -> None:
-        start.wait()
-        try:
-            answers.append(APIClient().post("/api/login/refresh", {"refresh": token}, format="json"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=refresh_once) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_concurrently([lambda: _refresh(APIClient(), token)] * 5)
 
     winners = [answer for answer in answers if answer.status_code == 200]
     assert len(winners) == 1

@@ -1,16 +1,14 @@
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
 from rest_framework.test import APIClient
 from django.test import override_settings
 
 from idp.throttling import LoginThrottle
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -72,22 +70,10 @@ def test_the_throttle_window_rolls_over_with_the_clock():
 @pytest.mark.django_db(transaction=True)
 @override_settings(KUNCI_IDP=LIMITS)
 def test_parallel_guesses_never_get_more_than_the_limit_past_the_hasher(keyring, user):
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-
-    def guess(ip: str) -> None:
-        barrier.wait()
-        try:
-            statuses.append(_login(APIClient(), "alice", ip=ip).status_code)
-        finally:
-            connection.close()
-
     # One IP per guess, so that only the username's counter binds.
-    threads = [threading.Thread(target=guess, args=(f"10.1.0.{i}",)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    guesses = [lambda ip=f"10.1.0.{i}": _login(APIClient(), "alice", ip=ip).status_code for i in range(20)]
+
+    statuses = run_concurrently(guesses)
 
     assert statuses.count(401) == LIMITS["LOGIN_FAILURES_PER_USERNAME"]
     assert statuses.count(429) == 20 - LIMITS["LOGIN_FAILURES_PER_USERNAME"]
