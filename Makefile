@@ -7,10 +7,12 @@ INSTALLED := $(VENV)/.installed
 ISSUER_PORT ?= 8000
 APP1_PORT ?= 8082
 APP2_PORT ?= 8083
-# A header limit above the 8 KB token cap: an oversize token gets the JSON 401, not a bare 431.
-SERVE_ARGS ?= --workers 2 --threads 4 --access-logfile - --log-level warning --limit-request-field_size 16384 --no-control-socket
+# gunicorn manages the processes; each runs waitress (settings/worker.py), which reads every request
+# whole before a thread sees it, so slow or idle clients cost a socket, never a thread.
+SERVE_ARGS ?= --worker-class settings.worker.WaitressWorker --workers 2 --threads 4 --keep-alive 5 \
+	--access-logfile - --log-level warning --no-control-socket
 
-.PHONY: install run serve test rotate-keys keys bench clean
+.PHONY: install run serve manage test rotate-keys keys bench clean
 
 install: $(INSTALLED)
 
@@ -24,11 +26,11 @@ $(INSTALLED): requirements.txt
 run: export KUNCI_DEMO := 1
 run: install
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py ensure_keys
-	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) manage.py migrate --noinput -v 0
-	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py ensure_keys --skip-checks
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app1 $(PY) manage.py migrate --noinput -v 0 --skip-checks
+	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) manage.py migrate --noinput -v 0 --skip-checks
 	@echo
-	@$(PY) manage.py demo_user
+	@$(PY) manage.py demo_user --skip-checks
 	@echo "issuer: http://127.0.0.1:$(ISSUER_PORT)  app1: http://127.0.0.1:$(APP1_PORT)  app2: http://127.0.0.1:$(APP2_PORT)"
 	@echo "Ctrl-C stops all three."
 	@echo
@@ -49,6 +51,12 @@ serve: install
 
 test: install
 	env -u KUNCI_DEMO $(PY) -m pytest $(PYTEST_ARGS)
+
+# Any management command against the demo stack, e.g. make manage ARGS="createsuperuser".
+# The issuer by default; SETTINGS=settings.rp RP=app1 for a demo app.
+manage: export KUNCI_DEMO ?= 1
+manage: install
+	DJANGO_SETTINGS_MODULE=$(or $(SETTINGS),settings.idp) KUNCI_RP_NAME=$(or $(RP),app1) $(PY) manage.py $(ARGS)
 
 rotate-keys: export KUNCI_DEMO ?= 1
 rotate-keys: install

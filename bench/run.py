@@ -23,6 +23,7 @@ def _sections():
     from bench.issuer import growth_section, issuer_section
     from bench.jwks_fetches import jwks_section
     from bench.rp_memory import rp_memory_section
+    from bench.slow_clients import slow_clients_section
     from bench.verify import key_count_section, verify_section
 
     return {
@@ -32,10 +33,11 @@ def _sections():
         "issuer": ("4. Issuer: refresh and login", [issuer_section]),
         "growth": ("5. Growth", [growth_section, key_count_section, rp_memory_section]),
         "rotation": ("6. Key rotation under load", [rotation_section]),
+        "slow": ("7. Slow clients", [slow_clients_section]),
     }
 
 
-ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation"]
+ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow"]
 
 
 def main(argv: list[str] | None = None) -> int:

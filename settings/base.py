@@ -97,7 +97,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # Production (no KUNCI_DEMO) is served over HTTPS: redirect plain HTTP and send HSTS. Behind a
-# TLS-terminating proxy, set KUNCI_TRUST_X_FORWARDED_PROTO=1 so Django sees the scheme.
+# TLS-terminating proxy, set KUNCI_TRUSTED_PROXY to the proxy's address: Kunci's server
+# (settings/worker.py) then takes the scheme and client address from that proxy's X-Forwarded-Proto
+# and X-Forwarded-For, and strips those headers from everyone else.
 _https = env_flag("KUNCI_HTTPS", default=not demo_mode())
 SECURE_SSL_REDIRECT = _https
 SECURE_HSTS_SECONDS = int(os.environ.get("KUNCI_HSTS_SECONDS", 31536000)) if _https else 0
@@ -105,5 +107,3 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
-if env_flag("KUNCI_TRUST_X_FORWARDED_PROTO"):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -15,6 +15,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+# The serving arrangement of `make serve` (see the Makefile): gunicorn's processes running waitress,
+# which hands Django only complete requests. No control socket: gunicorn's default lives in $HOME,
+# shared by every server.
+SERVER_ARGS = ("--worker-class", "settings.worker.WaitressWorker", "--keep-alive", "5", "--no-control-socket")
 
 
 def free_port() -> int:
@@ -127,11 +131,8 @@ def start_server(
             "--workers", str(workers),
             "--threads", str(threads),
             *(["--access-logfile", "-"] if access_log else []),
+            *SERVER_ARGS,
             "--graceful-timeout", "2",
-            # Above the 8 KB token cap, so that an oversize token gets the JSON 401, not a bare 431.
-            "--limit-request-field_size", "16384",
-            # No control socket: gunicorn's default lives in $HOME, shared by every server.
-            "--no-control-socket",
         ],
         cwd=ROOT,
         env={**deployment.env, "DJANGO_SETTINGS_MODULE": settings, **env},
@@ -146,7 +147,7 @@ def start_server(
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
             try:
-                requests.get(url + health_path, timeout=5)
+                requests.get(url + health_path, timeout=5, allow_redirects=False)
                 return server
             except requests.RequestException:
                 time.sleep(0.2)
@@ -156,17 +157,19 @@ def start_server(
         raise
 
 
-def start_issuer(deployment: Deployment, port: int | None = None, **env: str) -> Server:
+def start_issuer(deployment: Deployment, port: int | None = None, *, workers: int = 1, threads: int = 8, **env: str) -> Server:
     """Migrate, ensure keys and start the issuer; its ISSUER is its own URL."""
     port = port or free_port()
     issuer_env = {"KUNCI_ISSUER": f"http://127.0.0.1:{port}", **env}
     deployment.env.update(issuer_env)
     deployment.manage("migrate", "--noinput", "-v", "0")
     deployment.manage("ensure_keys")
-    return start_server(deployment, "issuer", "settings.idp", "/.well-known/jwks.json", port=port)
+    return start_server(deployment, "issuer", "settings.idp", "/.well-known/jwks.json", port=port, workers=workers, threads=threads)
 
 
-def start_relying_party(deployment: Deployment, name: str, issuer_url: str, port: int | None = None, **env: str) -> Server:
+def start_relying_party(
+    deployment: Deployment, name: str, issuer_url: str, port: int | None = None, *, workers: int = 1, threads: int = 8, **env: str
+) -> Server:
     """Migrate and start a relying party that trusts `issuer_url`."""
     rp_env = {
         "KUNCI_RP_NAME": name,
@@ -178,7 +181,7 @@ def start_relying_party(deployment: Deployment, name: str, issuer_url: str, port
         **env,
     }
     deployment.manage("migrate", "--noinput", "-v", "0", settings="settings.rp", **rp_env)
-    return start_server(deployment, name, "settings.rp", "/api/health", port=port, **rp_env)
+    return start_server(deployment, name, "settings.rp", "/api/health", port=port, workers=workers, threads=threads, **rp_env)
 
 
 class JWKSProxy:
