@@ -10,12 +10,21 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger("kunci.relying_party")
+
+
+class RequestTooLarge(exceptions.APIException):
+    """The body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "request_too_large"
 
 
 def _first_message(detail: Any) -> tuple[str, str]:
@@ -32,6 +41,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        # Django answers these 400 outside DRF; inside a view they come from reading request.POST
+        # or request.body directly (TooManyFieldsSent), or from request.get_host() (DisallowedHost).
+        exc = exceptions.ParseError("Bad request.", "bad_request")
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in %s", type(context.get("view")).__name__)
