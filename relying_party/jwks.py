@@ -143,7 +143,8 @@ class JWKSCache:
         """Return the public key named `kid`; raise UnknownKey, or JWKSUnavailable when no set is usable."""
         now = self._clock()
         keyset = self._keyset
-        if self._usable(keyset, now):
+        # `_usable`, inlined: the hot path makes no call before its dict lookup.
+        if keyset is not None and now < keyset.expires_at + self._max_stale:
             # Rule 1: the hot path is an attribute read, a compare and a dict lookup.
             if now >= keyset.refresh_at:
                 self._refresh_in_background(now)
