@@ -2,7 +2,8 @@
 
 DRF's exceptions are normalised by `exception_handler`; Django-level failures (unknown paths,
 unexpected exceptions) by the relying party's JSON handlers, and oversize bodies by the
-middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge.
+middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge. Unexpected exceptions
+are logged once, as one line, under `kunci.idp`.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from keys.exceptions import KeyringError
 # import rule runs the other way only: relying_party never imports the issuer.)
 from relying_party.errors import exception_handler as json_exception_handler
 from relying_party.errors import json_error
+from relying_party.errors import server_error as json_server_error
 
 logger = logging.getLogger("kunci.idp")
 
@@ -32,7 +34,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # Keyring errors carry no key material, but their wording is for operators, not clients.
         logger.error("keyring unavailable: %s", exc)
         exc = KeyringUnavailable()
-    response = json_exception_handler(exc, context)
+    response = json_exception_handler(exc, context, log=logger)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = exc.detail
         missing = sorted(name for name, errors in fields.items() if _codes(errors) == {"required"})
@@ -47,6 +49,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         else:
             response["WWW-Authenticate"] = bearer_challenge("invalid_token", response.data["detail"])
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Answer Django's 500 as JSON, logging the exception under the issuer's logger."""
+    return json_server_error(request, log=logger)
 
 
 def _codes(errors: Any) -> set[str]:

@@ -8,7 +8,7 @@ from idp import discovery, views
 handler400 = "relying_party.errors.bad_request"
 handler403 = "relying_party.errors.permission_denied"
 handler404 = "relying_party.errors.not_found"
-handler500 = "relying_party.errors.server_error"
+handler500 = "idp.errors.server_error"  # logs under the issuer's name
 
 class SchemaView(SpectacularAPIView):
     authentication_classes: list = []

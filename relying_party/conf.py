@@ -34,6 +34,9 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     "MAX_STALE": 3600,
     # Seconds: the ceiling of the backoff after failed fetches (it doubles from 1 second).
     "MAX_BACKOFF": 300,
+    # Seconds: the backoff's ceiling while no usable key set is held (a cold start, or past MAX_STALE),
+    # when every request answers 503 anyway; at most MAX_BACKOFF. It is also the 503's Retry-After.
+    "COLD_MAX_BACKOFF": 5,
     # Seconds for connecting and for each read of the JWKS fetch; the body must arrive within twice that.
     "FETCH_TIMEOUT": 5,
     # Bytes: a larger JWKS response is refused without being parsed.

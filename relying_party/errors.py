@@ -3,19 +3,64 @@
 Set REST_FRAMEWORK["EXCEPTION_HANDLER"] to `relying_party.errors.exception_handler`, and point a
 URLconf's handler404/handler500 at the views below. The WWW-Authenticate challenge and Retry-After
 are set by DRF from the authentication class and the exceptions; this handler keeps them.
+
+An unexpected exception is logged once, as one line (`log_unexpected_error`): Django's own
+`django.request` record of the same 500 is suppressed, and the traceback goes out at DEBUG only.
 """
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import PurePath
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger("kunci.relying_party")
+
+# Characters of the exception's message and of the path kept in the log line: a 500 costs one
+# short line however long the message, so bad requests cannot flood the log.
+_MAX_LOGGED_CHARS = 300
+
+
+class RequestTooLarge(exceptions.APIException):
+    """The body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "request_too_large"
+
+
+def log_unexpected_error(
+    exc: BaseException, request: HttpRequest | Request | None, response: HttpResponseBase, *, log: logging.Logger = logger
+) -> None:
+    """Log `exc` as one ERROR line on `log`, with its traceback at DEBUG, and mark `response` as logged.
+
+    One line names the request, the exception and the frame that raised it, which is what an
+    operator acts on; a full traceback is several kilobytes per 500 (a log flood anyone can
+    trigger), so it is kept for KUNCI_LOG_LEVEL=DEBUG.
+    """
+    where = "unknown"
+    innermost = exc.__traceback__
+    while innermost is not None and innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    if innermost is not None:
+        code = innermost.tb_frame.f_code
+        where = f"{'/'.join(PurePath(code.co_filename).parts[-2:])}:{innermost.tb_lineno} in {code.co_name}"
+    method = getattr(request, "method", None) or "-"
+    path = str(getattr(request, "path", "-"))[:_MAX_LOGGED_CHARS]
+    message = " ".join(str(exc).split())[:_MAX_LOGGED_CHARS]
+    log.error("unexpected %s in %s %s: %s (at %s)", type(exc).__name__, method, path, message, where)
+    log.debug("traceback of the %s in %s %s", type(exc).__name__, method, path, exc_info=exc)
+    # Django logs every 5xx again under django.request unless the response says it was logged
+    # (django.utils.log.log_response checks this flag, and sets it on what it logs itself).
+    response._has_been_logged = True  # type: ignore[attr-defined]
 
 
 def _first_message(detail: Any) -> tuple[str, str]:
@@ -26,16 +71,23 @@ def _first_message(detail: Any) -> tuple[str, str]:
     return str(detail), getattr(detail, "code", "invalid")
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+def exception_handler(exc: Exception, context: dict[str, Any], *, log: logging.Logger = logger) -> Response:
     """Turn any exception raised in a DRF view into a JSON error; unexpected ones become a bare 500."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        # Django answers these 400 outside DRF; inside a view they come from reading request.POST
+        # or request.body directly (TooManyFieldsSent), or from request.get_host() (DisallowedHost).
+        exc = exceptions.ParseError("Bad request.", "bad_request")
     response = drf_exception_handler(exc, context)
     if response is None:
-        logger.exception("unhandled error in %s", type(context.get("view")).__name__)
-        return Response({"detail": "Internal server error.", "code": "server_error"}, status=500)
+        response = Response({"detail": "Internal server error.", "code": "server_error"}, status=500)
+        log_unexpected_error(exc, context.get("request"), response, log=log)
+        return response
     message, code = _first_message(exc.detail)
     if isinstance(exc, exceptions.ValidationError) and code == "invalid":
         code = "invalid_input"
@@ -60,5 +112,10 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return json_error(404, "Not found.", "not_found")
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
-    return json_error(500, "Internal server error.", "server_error")
+def server_error(request: HttpRequest, *, log: logging.Logger = logger) -> JsonResponse:
+    """Answer Django's 500 (an exception outside DRF) as JSON, logging it once when one is being handled."""
+    response = json_error(500, "Internal server error.", "server_error")
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        log_unexpected_error(exc, request, response, log=log)
+    return response

@@ -33,7 +33,8 @@ _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _MAX_AGE = re.compile(r'^max-age\s*=\s*"?(\d+)"?$')
 # Negative answers are kept per key set; a flood of random kids cannot grow memory past this.
 _MAX_NEGATIVE_ENTRIES = 1024
-# Failed fetches back off from 1 second, doubling up to max_backoff.
+# Failed fetches back off from 1 second, doubling up to max_backoff (cold_max_backoff while no
+# usable key set is held).
 _FIRST_BACKOFF = 1.0
 
 
@@ -95,6 +96,7 @@ class JWKSCache:
         refetch_cooldown: float = 30,
         max_stale: float = 3600,
         max_backoff: float = 300,
+        cold_max_backoff: float = 5,
         fetch_timeout: float = 5,
         max_jwks_bytes: int = 64 * 1024,
         min_rsa_bits: int = 2048,
@@ -114,6 +116,11 @@ class JWKSCache:
         self._cooldown = _seconds("REFETCH_COOLDOWN", refetch_cooldown, minimum=0)
         self._max_stale = _seconds("MAX_STALE", max_stale, minimum=0)
         self._max_backoff = _seconds("MAX_BACKOFF", max_backoff, minimum=_FIRST_BACKOFF)
+        # While no usable set is held every request answers 503, so backing off protects nobody: retry
+        # on a short cap, never longer than the warm one.
+        self._cold_max_backoff = min(
+            _seconds("COLD_MAX_BACKOFF", cold_max_backoff, minimum=_FIRST_BACKOFF), self._max_backoff
+        )
         self._timeout = _seconds("FETCH_TIMEOUT", fetch_timeout, minimum=0.001)
         self._max_bytes = _count("MAX_JWKS_BYTES", max_jwks_bytes, minimum=256)
         self._min_rsa_bits = _count("MIN_RSA_BITS", min_rsa_bits, minimum=2048)
@@ -136,6 +143,7 @@ class JWKSCache:
         """Return the public key named `kid`; raise UnknownKey, or JWKSUnavailable when no set is usable."""
         now = self._clock()
         keyset = self._keyset
+        # `_usable`, inlined: the hot path makes no call before its dict lookup.
         if keyset is not None and now < keyset.expires_at + self._max_stale:
             # Rule 1: the hot path is an attribute read, a compare and a dict lookup.
             if now >= keyset.refresh_at:
@@ -150,7 +158,7 @@ class JWKSCache:
         fetched = flight is not None and self._wait(flight)
         keyset = self._keyset
         now = self._clock()
-        if keyset is None or now >= keyset.expires_at + self._max_stale:
+        if not self._usable(keyset, now):
             raise JWKSUnavailable(self._retry_after(now), self._last_error or "no key set fetched yet")
         key = keyset.keys.get(kid)
         if key is not None:
@@ -177,6 +185,10 @@ class JWKSCache:
             expires_at=keyset.expires_at if keyset else None,
             last_error=self._last_error,
         )
+
+    def _usable(self, keyset: _KeySet | None, now: float) -> bool:
+        """Return whether `keyset` may still answer: held, and not past its stale cap (rule 3)."""
+        return keyset is not None and now < keyset.expires_at + self._max_stale
 
     # Rule 2: unknown kids.
 
@@ -410,10 +422,14 @@ class JWKSCache:
     def _failed(self, reason: str) -> None:
         # Rule 3: a failure never touches the key set; it only delays the next attempt.
         with self._lock:
+            now = self._clock()
             self._failures += 1
             self._consecutive_failures += 1
-            backoff = min(_FIRST_BACKOFF * 2 ** (self._consecutive_failures - 1), self._max_backoff)
-            self._next_attempt_at = self._clock() + backoff
+            ceiling = self._max_backoff if self._usable(self._keyset, now) else self._cold_max_backoff
+            # min() first: 2 ** n overflows a float after about a thousand failures in a row.
+            exponent = min(self._consecutive_failures - 1, 62)
+            backoff = min(_FIRST_BACKOFF * 2**exponent, ceiling)
+            self._next_attempt_at = now + backoff
             self._last_error = reason
         logger.warning("JWKS fetch from %s failed (%s); next attempt in %.0fs", self.url, reason, backoff)
 

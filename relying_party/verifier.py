@@ -316,6 +316,7 @@ def build_verifier() -> TokenVerifier:
         refetch_cooldown=rp_settings.REFETCH_COOLDOWN,
         max_stale=rp_settings.MAX_STALE,
         max_backoff=rp_settings.MAX_BACKOFF,
+        cold_max_backoff=rp_settings.COLD_MAX_BACKOFF,
         fetch_timeout=rp_settings.FETCH_TIMEOUT,
         max_jwks_bytes=rp_settings.MAX_JWKS_BYTES,
         min_rsa_bits=rp_settings.MIN_RSA_BITS,

@@ -78,9 +78,10 @@ if os.environ.get("KUNCI_CACHE_URL"):
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers, refusing JSON nested past 32 levels and forms of too many fields with a 400.
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
+        "relying_party.parsers.JSONParser",
+        "relying_party.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": None,
 }

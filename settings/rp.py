@@ -43,6 +43,6 @@ RELYING_PARTY = {
 }
 
 # The cache's timings can be tuned from the environment (seconds), e.g. KUNCI_RP_REFETCH_COOLDOWN=5.
-for _option in ("LEEWAY", "MIN_CACHE_TTL", "MAX_CACHE_TTL", "REFETCH_COOLDOWN", "MAX_STALE", "MAX_BACKOFF", "FETCH_TIMEOUT"):
+for _option in ("LEEWAY", "MIN_CACHE_TTL", "MAX_CACHE_TTL", "REFETCH_COOLDOWN", "MAX_STALE", "MAX_BACKOFF", "COLD_MAX_BACKOFF", "FETCH_TIMEOUT"):
     if os.environ.get(f"KUNCI_RP_{_option}"):
         RELYING_PARTY[_option] = float(os.environ[f"KUNCI_RP_{_option}"])

@@ -1,7 +1,10 @@
-"""The attack catalogue: hostile tokens from RFC 8725, the PyJWT advisories and common mistakes.
+"""The attack catalogue: hostile tokens from RFC 8725, the PyJWT advisories and common mistakes,
+and hostile request bodies.
 
-Each entry builds one token from a `Forge`, which holds a valid token pair and the issuer's keys.
-Both the issuer and the relying party must refuse every entry with 401 and one of its codes.
+Each token entry builds one token from a `Forge`, which holds a valid token pair and the issuer's
+keys. Both the issuer and the relying party must refuse every entry with 401 and one of its codes.
+Each body entry (BODY_CATALOGUE) is sent to every endpoint of both services; those that read a
+body must refuse it with its status and a JSON `{detail, code}`, and none may answer 5xx.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 _ATTACKER_KEY = rsa.generate_private_key(65537, 2048)
 
@@ -217,3 +221,97 @@ CATALOGUE: list[Attack] = [
     Attack("signed by a revoked key", lambda f: f.revoked_token, BAD_KEY),
     Attack("signed by a purged key", lambda f: f.purged_token, BAD_KEY),
 ]
+
+
+@dataclass(frozen=True)
+class BodyAttack:
+    name: str
+    content_type: str
+    body: bytes
+    status: int
+    # The code the parser gives; None where the field validation of each endpoint words it.
+    code: str | None = None
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+def _json(value: str) -> bytes:
+    """A body with every field some endpoint reads, so that the hostile part is what gets judged."""
+    return f'{{"username": "alice", "password": "x", "refresh": "x", {value}}}'.encode()
+
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+BODY_CATALOGUE: list[BodyAttack] = [
+    # Nesting: DRF's parser recursed until RecursionError; 2 KB of brackets was enough.
+    BodyAttack("JSON nested 1,000 levels at the top level", JSON, _nested(1000).encode(), 400, "parse_error"),
+    BodyAttack("JSON objects nested 1,000 levels", JSON, ('{"a":' * 1000 + "1" + "}" * 1000).encode(), 400, "parse_error"),
+    BodyAttack("JSON nested 1,000 levels inside an extra field", JSON, _json(f'"extra": {_nested(1000)}'), 400, "parse_error"),
+    BodyAttack("JSON nested 30,000 levels, just under the size cap", JSON, _nested(30_000).encode(), 400, "parse_error"),
+    BodyAttack("JSON nested 33 levels, one past the limit", JSON, _json(f'"extra": {_nested(32)}'), 400, "parse_error"),
+    # Forms: Django's TooManyFieldsSent escaped DRF's parser.
+    BodyAttack("1,000 form fields", FORM, "&".join(f"f{i}=x" for i in range(1000)).encode(), 400, "parse_error"),
+    BodyAttack(
+        "101 form fields, the real ones among them", FORM,
+        ("username=alice&password=x&refresh=x&" + "&".join(f"f{i}=x" for i in range(98))).encode(), 400, "parse_error",
+    ),
+    # Values the decoder refuses.
+    BodyAttack("NaN where a string belongs", JSON, b'{"username": NaN, "password": NaN, "refresh": NaN}', 400, "parse_error"),
+    BodyAttack("an integer of 5,000 digits", JSON, _json('"extra": ' + "9" * 5000), 400, "parse_error"),
+    BodyAttack("invalid UTF-8", JSON, b'{"username": "\xff\xfe", "password": "x", "refresh": "\xff"}', 400, "parse_error"),
+    BodyAttack("a charset that decompresses", f"{JSON}; charset=bz2_codec", _json('"extra": 1'), 400, "parse_error"),
+    # Values the decoder accepts and the fields refuse.
+    BodyAttack("a NUL character in every field", JSON, b'{"username": "a\\u0000", "password": "\\u0000", "refresh": "\\u0000"}', 400),
+    BodyAttack("a lone surrogate in every field", JSON, b'{"username": "\\ud800", "password": "\\ud800", "refresh": "\\ud800"}', 400),
+    BodyAttack("a JSON array instead of an object", JSON, b"[]", 400),
+    BodyAttack("fields that are objects", JSON, b'{"username": {"$ne": ""}, "password": {"$ne": ""}, "refresh": {"$ne": ""}}', 400),
+    # Size and media type.
+    BodyAttack("a body over the 64 KB cap", JSON, _json(f'"extra": "{"x" * 70_000}"'), 413, "request_too_large"),
+    BodyAttack("a media type no parser takes", "text/plain", b"username=alice", 415, "unsupported_media_type"),
+    BodyAttack("a multipart body", "multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; name=username\r\n\r\nalice\r\n--b--\r\n", 415, "unsupported_media_type"),
+]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    path: str
+    # The methods of its view that can carry a body; empty when it has none.
+    body_methods: tuple[str, ...]
+
+
+def routes(urlconf: str) -> list[Route]:
+    """Return every named route of `urlconf`, read from the URLconf so that new endpoints are included."""
+    found: list[Route] = []
+
+    def walk(patterns: list[Any], namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                view_class = getattr(pattern.callback, "view_class", None)  # set by View.as_view()
+                # A function view could read a body with any method: treat it as one that does.
+                methods = ("post", "put", "patch") if view_class is None else tuple(
+                    method for method in ("post", "put", "patch") if hasattr(view_class, method)
+                )
+                name = f"{namespace}{pattern.name}"
+                found.append(Route(name, reverse(name, urlconf=urlconf), methods))
+
+    walk(get_resolver(urlconf).url_patterns, "")
+    return found
+
+
+def assert_hostile_body_answered(response: Any, attack: BodyAttack, route: Route, ignores_body: bool) -> None:
+    """No 5xx anywhere; where the body is read, the attack's own status and a JSON `{detail, code}`."""
+    where = (attack.name, route.name, response.status_code, response.content[:200])
+    assert response.status_code < 500, where
+    if route.body_methods and not ignores_body:
+        assert response.status_code == attack.status, where
+        assert response["Content-Type"] == "application/json", where
+        body = json.loads(response.content)
+        assert set(body) >= {"detail", "code"}, where
+        if attack.code is not None:
+            assert body["code"] == attack.code, where

@@ -1,11 +1,21 @@
-"""The attack catalogue against the issuer: /api/me, /api/login/refresh and /api/logout."""
+"""The attack catalogue against the issuer: hostile tokens at /api/me, /api/login/refresh and
+/api/logout, and hostile bodies at every route."""
 from __future__ import annotations
 
 import pytest
 import responses
 from rest_framework.test import APIClient
 
-from tests.attacks.catalogue import CATALOGUE, Attack
+from tests.attacks.catalogue import (
+    BODY_CATALOGUE,
+    CATALOGUE,
+    Attack,
+    BodyAttack,
+    Route,
+    assert_hostile_body_answered,
+    routes,
+)
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +68,27 @@ def test_an_access_token_sent_to_the_refresh_endpoint_is_refused(forges):
 
     assert response.status_code == 401
     assert response.json()["code"] == "token_wrong_type"
+
+
+ISSUER_ROUTES = routes("idp.urls")
+# Routes with a body method whose view never reads the body: what is sent there is ignored, not
+# parsed, so it cannot fail; they must still answer without a 5xx.
+IGNORES_BODY = {"logout-everywhere"}
+
+
+def test_the_body_attacks_reach_every_endpoint_that_takes_a_body():
+    takes_body = {route.name for route in ISSUER_ROUTES if route.body_methods}
+    assert takes_body >= {"login", "refresh", "logout", "logout-everywhere"}
+
+
+@pytest.mark.parametrize("route", ISSUER_ROUTES, ids=lambda route: route.name)
+@pytest.mark.parametrize("attack", BODY_CATALOGUE, ids=lambda attack: attack.name)
+def test_the_issuer_refuses_a_hostile_body_at_every_route(keyring, user, attack: BodyAttack, route: Route):
+    api = APIClient()
+    access = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()["access"]
+    # Signed in, so that endpoints behind authentication get as far as reading the body.
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+
+    for method in route.body_methods or ("post",):
+        response = getattr(api, method)(route.path, attack.body, content_type=attack.content_type)
+        assert_hostile_body_answered(response, attack, route, ignores_body=route.name in IGNORES_BODY)

@@ -1,14 +1,24 @@
-"""The attack catalogue against a relying party's protected endpoint, with the issuer's real JWKS."""
+"""The attack catalogue against a relying party, with the issuer's real JWKS: hostile tokens at its
+protected endpoint, and hostile bodies at every route."""
 from __future__ import annotations
 
 import pytest
 import responses
+from django.conf import settings
 from django.test import override_settings
-from rest_framework.test import APIRequestFactory
+from rest_framework.test import APIClient, APIRequestFactory
 
 from keys import keyring as keys_api
 from relying_party.views import WhoAmIView
-from tests.attacks.catalogue import CATALOGUE, Attack
+from tests.attacks.catalogue import (
+    BODY_CATALOGUE,
+    CATALOGUE,
+    Attack,
+    BodyAttack,
+    Route,
+    assert_hostile_body_answered,
+    routes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +58,22 @@ def test_the_relying_party_refuses_a_hostile_access_token(forges, relying_party,
     assert response.data["code"] in attack.codes, (attack.name, response.data)
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
     assert [call.request.url for call in relying_party.calls] in ([], [JWKS_URL]), "only the configured JWKS is fetched"
+
+
+# Today the demo relying party has no route that takes a body (whoami and health are GET only):
+# each hostile body must still answer without a 5xx, and a route added with a body method is
+# held to the catalogue's statuses automatically.
+RELYING_PARTY_ROUTES = routes("relying_party.urls")
+
+
+@pytest.mark.parametrize("route", RELYING_PARTY_ROUTES, ids=lambda route: route.name)
+@pytest.mark.parametrize("attack", BODY_CATALOGUE, ids=lambda attack: attack.name)
+def test_the_relying_party_refuses_a_hostile_body_at_every_route(forges, relying_party, attack: BodyAttack, route: Route):
+    # The relying party's own stack: its URLconf and error handlers, without the issuer's middleware.
+    middleware = [name for name in settings.MIDDLEWARE if not name.startswith("idp.")]
+    client = APIClient()  # sends the bytes as they are, whatever the charset says
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forges['valid']['access']}")
+    with override_settings(ROOT_URLCONF="relying_party.urls", MIDDLEWARE=middleware):
+        for method in route.body_methods or ("post",):
+            response = getattr(client, method)(route.path, attack.body, content_type=attack.content_type)
+            assert_hostile_body_answered(response, attack, route, ignores_body=False)

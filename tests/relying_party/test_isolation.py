@@ -50,6 +50,7 @@ SCRIPT = textwrap.dedent(
     import relying_party.exceptions
     import relying_party.jwks
     import relying_party.models
+    import relying_party.parsers
     import relying_party.urls
     import relying_party.verifier
     import relying_party.views

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 import requests
 
+from django.test import override_settings
+
+from relying_party.checks import check_relying_party_settings
 from relying_party.exceptions import InvalidSetting, JWKSUnavailable, UnknownKey
 from relying_party.jwks import JWKSCache
 from tests.relying_party.conftest import answer_jwks, jwks_calls, serve_jwks
@@ -257,6 +260,111 @@ def test_failed_fetches_back_off_exponentially_up_to_the_ceiling(http, make_cach
 
     intervals = [later - earlier for earlier, later in zip(gaps, gaps[1:])]
     assert intervals[:4] == [1, 2, 4, 4]
+
+
+def test_a_cold_cache_retries_on_the_short_cap_however_many_fetches_fail(http, make_cache, clock, key):
+    answer_jwks(http, body=requests.ConnectionError("connection refused"))
+    cache = make_cache(max_backoff=300)  # and the default cold_max_backoff, 5 s
+
+    for attempt in range(1, 21):
+        with pytest.raises(JWKSUnavailable) as refused:
+            cache.get_key(key.kid)
+        assert jwks_calls(http) == attempt  # each request past the cap is a new attempt
+        assert 1 <= refused.value.retry_after <= 5  # the 503 never asks for more than the cap
+        clock.advance(5)
+
+    assert refused.value.retry_after == 5
+    assert cache.stats().failures == 20
+
+
+def test_a_cold_cache_serves_on_the_first_request_past_the_cap_once_the_issuer_is_back(http, make_cache, clock, key):
+    answer_jwks(http, status=503)
+    cache = make_cache(max_backoff=300)  # and the default cold_max_backoff, 5 s
+    for attempt in range(20):
+        clock.advance(5 if attempt else 0)
+        with pytest.raises(JWKSUnavailable):
+            cache.get_key(key.kid)
+    serve_jwks(http, key)  # the issuer is back, inside the backoff of the 20th failure
+    with pytest.raises(JWKSUnavailable):
+        cache.get_key(key.kid)
+    assert jwks_calls(http) == 20
+
+    clock.advance(5)
+
+    assert cache.get_key(key.kid).public_numbers() == key.public.public_numbers()
+    assert jwks_calls(http) == 21
+
+
+def test_once_keys_are_held_failed_refreshes_back_off_past_the_cold_cap(http, make_cache, clock, key):
+    serve_jwks(http, key, max_age=60)
+    cache = make_cache(min_cache_ttl=60, refresh_ahead=0.5, max_stale=3600, max_backoff=300)
+    old = cache.get_key(key.kid)
+    answer_jwks(http, status=500)
+    clock.advance(30)  # the refresh point
+
+    attempts = []
+    for _ in range(200):
+        calls = jwks_calls(http)
+        assert cache.get_key(key.kid) is old  # served from memory throughout
+        if jwks_calls(http) > calls:
+            attempts.append(clock.now)
+        clock.advance(1)
+
+    intervals = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+    assert intervals[:6] == [1, 2, 4, 8, 16, 32]
+
+
+def test_past_the_stale_cap_retries_use_the_short_cap_too(http, make_cache, clock, key):
+    serve_jwks(http, key, max_age=60)
+    cache = make_cache(min_cache_ttl=60, max_stale=100, max_backoff=300)
+    cache.get_key(key.kid)
+    answer_jwks(http, status=500)
+    clock.advance(60 + 100)  # nothing usable is held from here on: every request is a 503
+
+    for _ in range(10):
+        with pytest.raises(JWKSUnavailable) as refused:
+            cache.get_key(key.kid)
+        assert refused.value.retry_after <= 5
+        clock.advance(refused.value.retry_after)
+    serve_jwks(http, key, max_age=60)
+    clock.advance(5)
+
+    assert cache.get_key(key.kid).public_numbers() == key.public.public_numbers()
+
+
+def test_the_cold_cap_never_exceeds_max_backoff(http, make_cache, clock, key):
+    answer_jwks(http, status=500)
+    cache = make_cache(max_backoff=2, cold_max_backoff=5)
+
+    retry_afters = []
+    for _ in range(4):
+        with pytest.raises(JWKSUnavailable) as refused:
+            cache.get_key(key.kid)
+        retry_afters.append(refused.value.retry_after)
+        clock.advance(refused.value.retry_after)
+
+    assert retry_afters == [1, 2, 2, 2]
+
+
+def test_a_thousand_failures_in_a_row_still_back_off_instead_of_overflowing(http, make_cache, clock, key):
+    answer_jwks(http, status=500)
+    cache = make_cache(max_backoff=1)
+
+    for _ in range(1100):  # 2.0 ** 1024 overflows a float
+        with pytest.raises(JWKSUnavailable):
+            cache.get_key(key.kid)
+        clock.advance(1)
+
+    assert cache.stats().failures == 1100
+
+
+def test_cold_max_backoff_is_read_from_settings_and_checked_at_startup():
+    config = {"ISSUER": ISSUER, "JWKS_URL": JWKS_URL, "AUDIENCE": "app", "COLD_MAX_BACKOFF": 0}
+    with override_settings(RELYING_PARTY=config):
+        messages = check_relying_party_settings()
+
+    assert [message.id for message in messages] == ["relying_party.E001"]
+    assert "COLD_MAX_BACKOFF" in messages[0].msg
 
 
 def test_a_success_after_failures_resets_the_backoff(http, make_cache, clock, key):
@@ -507,6 +615,8 @@ def test_an_unexpected_error_in_a_fetch_counts_as_a_failure(http, make_cache, ke
         ({"max_jwks_bytes": 10}, "MAX_JWKS_BYTES"),
         ({"min_rsa_bits": 1024}, "MIN_RSA_BITS"),
         ({"max_backoff": True}, "MAX_BACKOFF"),
+        ({"cold_max_backoff": 0.5}, "COLD_MAX_BACKOFF"),
+        ({"cold_max_backoff": "5"}, "COLD_MAX_BACKOFF"),
     ],
 )
 def test_the_constructor_refuses_unusable_options_by_name(options, message):
