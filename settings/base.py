@@ -90,7 +90,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"without_traceback": {"()": "relying_party.logfilters.WithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console_without_traceback": {
+            "class": "logging.StreamHandler", "formatter": "plain", "filters": ["without_traceback"],
+        },
+    },
+    "loggers": {
+        # Every refused request (a bad Host header, say) is one line, not a traceback.
+        "django.security": {"handlers": ["console_without_traceback"], "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("KUNCI_LOG_LEVEL", "INFO")},
 }
 

@@ -46,3 +46,31 @@ def test_a_hostile_body_is_a_400_and_logs_no_error(client, caplog):
 
     assert response.status_code == 400
     assert errors(caplog) == []
+
+
+def _console_handlers(name: str) -> list[logging.StreamHandler]:
+    """Return the settings' stream handlers that records of logger `name` reach (not pytest's)."""
+    handlers, logger = [], logging.getLogger(name)
+    while logger is not None:
+        handlers += [h for h in logger.handlers if type(h).__module__ == "logging"]
+        logger = logger.parent if logger.propagate else None
+    return handlers
+
+
+def test_a_refused_host_is_logged_as_one_line_without_a_traceback():
+    import io
+
+    stream = io.StringIO()
+    handlers = _console_handlers("django.security.DisallowedHost")
+    previous = [handler.setStream(stream) for handler in handlers]
+    try:
+        response = Client().get("/.well-known/jwks.json", HTTP_HOST="attacker.example")
+    finally:
+        for handler, old in zip(handlers, previous):
+            handler.setStream(old)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+    logged = stream.getvalue()
+    assert "Invalid HTTP_HOST header: 'attacker.example'" in logged
+    assert "Traceback" not in logged and logged.count("\n") == 1
