@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 
 class UsernameOrEmailBackend(ModelBackend):
-    """Authenticate by username, else by a unique email; every path runs the password hasher."""
+    """Authenticate by username, else by email; every path runs the password hasher."""
 
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
@@ -19,9 +19,8 @@ class UsernameOrEmailBackend(ModelBackend):
         User = get_user_model()
         user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
         if user is None and "@" in username:
-            matches = list(User._default_manager.filter(email__iexact=username)[:2])
-            # An email shared by two accounts names neither of them.
-            user = matches[0] if len(matches) == 1 else None
+            # Emails are unique regardless of case (idp.models.User), so this names one account.
+            user = User._default_manager.get_by_email(username)
         if user is None:
             # Run the default hasher once to reduce the timing difference between an existing
             # and a nonexistent user (as django.contrib.auth.backends.ModelBackend does).

@@ -1,11 +1,13 @@
-"""System checks tying the issuer's token lifetimes to the keyring's retirement window."""
+"""System checks: the issuer URL, token lifetimes against the keyring's retirement window, the schema."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
 
 from idp.conf import idp_settings
 from keys.conf import keys_settings
@@ -37,3 +39,35 @@ def check_retired_keys_outlive_tokens(app_configs: Sequence[AppConfig] | None, *
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_schema_is_current(
+    app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Refuse a database made before Kunci had its own user model (`migrate` runs this first).
+
+    Such a database records the issuer's first migration as applied but has no user table of
+    Kunci's, and no migration can move Django's built-in users across: it must be made anew.
+    """
+    from idp.models import User
+
+    errors: list[CheckMessage] = []
+    for alias in databases or []:
+        connection = connections[alias]
+        recorder = MigrationRecorder(connection)
+        if not recorder.has_table():
+            continue
+        if ("idp", "0001_initial") in recorder.applied_migrations() and User._meta.db_table not in (
+            connection.introspection.table_names()
+        ):
+            errors.append(
+                Error(
+                    f"Database {alias!r} was made by an earlier Kunci, before it had its own user model.",
+                    hint="For the demo, `make clean` resets it (it deletes var/: the demo keys, users and "
+                    "secrets); `make run` then sets everything up again. A real deployment made by that "
+                    "version must be migrated by hand.",
+                    id="idp.E003",
+                )
+            )
+    return errors

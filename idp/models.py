@@ -1,8 +1,36 @@
-"""Login sessions: the family of refresh tokens that one login started, named by `sid`."""
+"""Kunci's users, and login sessions: the family of refresh tokens that one login started, named by `sid`."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models.functions import Lower
+
+
+class KunciUserManager(UserManager):
+    def get_by_email(self, email: str) -> "User | None":
+        """Return the user whose email is `email`, compared case-insensitively, or None."""
+        return self.filter(email__iexact=email.strip()).first() if email.strip() else None
+
+
+class User(AbstractUser):
+    """A person who signs in at Kunci. An email address names at most one account, in any case.
+
+    Service accounts may have no email; every non-empty email is unique regardless of case, so
+    "Alice@Example.com" and "alice@example.com" can never be two accounts (signing in by email,
+    and later password resets and registration, rely on it).
+    """
+
+    objects = KunciUserManager()
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), name="idp_user_email_ci_unique", condition=~models.Q(email=""),
+                violation_error_message="A user with that email address already exists.",
+            ),
+        ]
 
 
 class SessionEnd(models.TextChoices):

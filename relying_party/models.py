@@ -20,16 +20,17 @@ class ExternalIdentityManager(models.Manager):
             # Refused here rather than by the database, which would answer with a 500.
             raise TokenInvalid("Token's iss or sub cannot name a local user")
         link = self.select_related("user").filter(issuer=issuer, subject=subject).first()
-        for force_suffix in (False, True):
+        for fallback in (False, True):
             if link is not None:
                 break
             try:
                 with transaction.atomic():
-                    user = _new_local_user(token, force_suffix=force_suffix)
+                    user = _new_local_user(token, fallback=fallback)
                     link = self.create(issuer=issuer, subject=subject, user=user)
             except IntegrityError:
                 # Either the same identity raced us (its link now exists), or another identity
-                # took the same username at the same moment (then the suffixed name is ours).
+                # holds the same username, or the same email where the user model keeps emails
+                # unique (then the suffixed name and no email are ours).
                 link = self.select_related("user").filter(issuer=issuer, subject=subject).first()
         if link is None:
             raise TokenInvalid("Token's subject cannot be linked to a local user")
@@ -59,7 +60,8 @@ class ExternalIdentity(models.Model):
         return f"{self.subject} @ {self.issuer}"
 
 
-def _new_local_user(token: VerifiedToken, *, force_suffix: bool = False) -> Any:
+def _new_local_user(token: VerifiedToken, *, fallback: bool = False) -> Any:
+    """Make the local user for `token`; `fallback` takes the suffixed username and leaves out the email."""
     user_model = get_user_model()
     field = user_model._meta.get_field(user_model.USERNAME_FIELD)
     limit = field.max_length or 150
@@ -68,13 +70,13 @@ def _new_local_user(token: VerifiedToken, *, force_suffix: bool = False) -> Any:
     if not wanted:
         wanted = token.claims["sub"]
     username = wanted[:limit]
-    if force_suffix or user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+    if fallback or user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
         # A local account (or another issuer's user) has this name; the suffix is stable per (iss, sub).
         suffix = hashlib.sha256(f"{token.claims['iss']}|{token.claims['sub']}".encode()).hexdigest()[:10]
         username = f"{wanted[: limit - 11]}-{suffix}"
     user = user_model(**{user_model.USERNAME_FIELD: username})
     email = token.claims.get("email")
-    if isinstance(email, str) and hasattr(user, "email"):
+    if isinstance(email, str) and hasattr(user, "email") and not fallback:
         user.email = email.replace("\x00", "")[:254]
     # The issuer holds the password; nobody can log in here with one.
     user.set_unusable_password()

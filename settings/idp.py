@@ -24,6 +24,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "idp.urls"
 DATABASES = {"default": database("idp.sqlite3")}
 
+AUTH_USER_MODEL = "idp.User"
 AUTHENTICATION_BACKENDS = ["idp.backends.UsernameOrEmailBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",

@@ -287,3 +287,14 @@ def test_local_users_refuse_claims_the_database_could_not_store_without_a_500(lo
     else:
         assert response.status_code == 401
         assert body(response)["code"] == "token_invalid"
+
+
+def test_a_second_identity_with_a_taken_email_still_gets_a_local_user(local_users, key):
+    # Where the user model keeps emails unique (the issuer's does), the second identity's copy of
+    # an email is left out rather than refusing its token: (iss, sub) is what links an identity.
+    first, _ = authenticate(sign(key, now_claims(sub="1", username="alice", email="a@example.com")))
+    second, _ = authenticate(sign(key, now_claims(sub="2", username="bob", email="a@example.com")))
+
+    assert second.pk != first.pk
+    assert first.email == "a@example.com"
+    assert second.email in {"", "a@example.com"}
