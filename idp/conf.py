@@ -18,9 +18,12 @@ IDP_DEFAULTS: dict[str, Any] = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     # Seconds of clock skew tolerated when the issuer checks exp, nbf and iat.
     "LEEWAY": 10,
-    # Failed logins allowed per username, and per client IP, in each window before 429.
-    "LOGIN_FAILURES_PER_USERNAME": 5,
+    # Refused logins allowed in each window before 429: per username from one client IP (strict),
+    # per client IP across usernames, and per username across every IP (a high ceiling, so that
+    # someone else's guesses cannot lock the owner out). See SECURITY.md, "Password guessing".
+    "LOGIN_FAILURES_PER_USERNAME_IP": 5,
     "LOGIN_FAILURES_PER_IP": 20,
+    "LOGIN_FAILURES_PER_USERNAME": 100,
     # Seconds of one throttling window.
     "LOGIN_FAILURE_WINDOW": 300,
     # Seconds after a rotation during which presenting the rotated refresh token again is a

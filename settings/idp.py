@@ -64,6 +64,16 @@ KUNCI_IDP = {
     "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 0)),
 }
 
+# Login throttling, each from KUNCI_<NAME> when set;
+# idp/conf.py holds the defaults.
+_IDP_KNOBS = {
+    "LOGIN_FAILURES_PER_USERNAME_IP": int,
+    "LOGIN_FAILURES_PER_IP": int,
+    "LOGIN_FAILURES_PER_USERNAME": int,
+    "LOGIN_FAILURE_WINDOW": int,
+}
+KUNCI_IDP.update({name: cast(os.environ[f"KUNCI_{name}"]) for name, cast in _IDP_KNOBS.items() if f"KUNCI_{name}" in os.environ})
+
 _kek, KEY_ENCRYPTION_KEY_IS_DEMO = secret("KUNCI_KEY_ENCRYPTION_KEY", "key-encryption-key")
 
 KUNCI_KEYS = {
