@@ -26,6 +26,10 @@ IDP_DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_USERNAME": 100,
     # Seconds of one throttling window.
     "LOGIN_FAILURE_WINDOW": 300,
+    # Password hashes computed at once per process (each Argon2id hash holds 19 MiB), and the
+    # seconds a login waits for a free slot before 503 server_busy.
+    "PASSWORD_HASHING_SLOTS": 2,
+    "PASSWORD_HASHING_WAIT": 0.5,
     # Seconds after a rotation during which presenting the rotated refresh token again is a
     # retry (401 token_already_rotated), not theft; 0, the default, treats every reuse as theft
     # and ends the session (RFC 9700 §4.14.2).

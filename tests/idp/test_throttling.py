@@ -13,6 +13,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from idp import views
+from idp.hashers import PasswordHashingBusy
 from idp.throttling import LoginThrottle
 from keys.exceptions import KeyringError
 from tests.conftest import PASSWORD, run_concurrently
@@ -106,10 +107,11 @@ def test_a_throttled_attempt_does_not_count(api, keyring, user):
     ("target", "error"),
     [
         ("idp.backends.UsernameOrEmailBackend.authenticate", OperationalError("server closed the connection")),
+        ("idp.backends.UsernameOrEmailBackend.authenticate", PasswordHashingBusy()),
         ("idp.sessions.start_session", KeyringError("sealed key unreadable")),
         ("idp.sessions.start_session", RuntimeError("anything else")),
     ],
-    ids=["database", "keyring", "unexpected"],
+    ids=["database", "hashing-busy", "keyring", "unexpected"],
 )
 def test_a_login_that_fails_for_any_reason_but_the_credential_is_refunded(api, keyring, user, target, error):
     bob = get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
