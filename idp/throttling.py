@@ -55,9 +55,13 @@ class LoginThrottle:
         keys = self._keys(username, ip, self.clock())
         return {kind: self.cache.get(key, 0) for kind, key in keys.items()}
 
-    def _count(self, keys: dict[str, str]) -> bool:
-        """Add one to every counter; return whether any is now over its limit."""
-        over = False
+    def _count(self, keys: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """Count one in each counter in turn up to the first over its limit; return those counted, and if one was over.
+
+        Stopping there keeps a refused attempt from holding room in the broader counters, where
+        guesses sent in parallel would otherwise crowd out attempts that are within every limit.
+        """
+        counted: dict[str, str] = {}
         for kind, key in keys.items():
             # add() then incr() is atomic on Redis and memcached, and per process on locmem.
             self.cache.add(key, 0, timeout=self.window)
@@ -66,8 +70,10 @@ class LoginThrottle:
             except ValueError:  # expired between add() and incr()
                 self.cache.add(key, 1, timeout=self.window)
                 count = 1
-            over = over or count > self.limits[kind]
-        return over
+            counted[kind] = key
+            if count > self.limits[kind]:
+                return counted, True
+        return counted, False
 
     def _refund(self, keys: dict[str, str]) -> None:
         for key in keys.values():
@@ -110,8 +116,8 @@ class LoginAttempt:
 
     def __enter__(self) -> LoginAttempt:
         now = self.throttle.clock()
-        self._keys = self.throttle._keys(self.username, self.ip, now)
-        if self.throttle._count(self._keys):
+        self._keys, over = self.throttle._count(self.throttle._keys(self.username, self.ip, now))
+        if over:
             self.wait = self.throttle._wait(now)
         return self
 
