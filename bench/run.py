@@ -19,6 +19,7 @@ from bench.report import machine_line  # noqa: E402
 
 
 def _sections():
+    from bench.hashing import hashing_concurrency_section, hashing_cost_section
     from bench.http_throughput import rotation_section, throughput_section
     from bench.issuer import growth_section, issuer_section
     from bench.jwks_fetches import jwks_section
@@ -32,10 +33,11 @@ def _sections():
         "issuer": ("4. Issuer: refresh and login", [issuer_section]),
         "growth": ("5. Growth", [growth_section, key_count_section, rp_memory_section]),
         "rotation": ("6. Key rotation under load", [rotation_section]),
+        "hashing": ("7. Password hashing", [hashing_cost_section, hashing_concurrency_section]),
     }
 
 
-ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation"]
+ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "hashing"]
 
 
 def main(argv: list[str] | None = None) -> int:
