@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from idp.exceptions import KeyringUnavailable, bearer_challenge
+from idp.exceptions import KeyringUnavailable, PasswordCheckBusy, bearer_challenge
+from idp.hashers import PasswordHashingBusy
 from keys.exceptions import KeyringError
 
 # The JSON error shapes are the relying party's: one contract for every Kunci service. (The
@@ -34,6 +35,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # Keyring errors carry no key material, but their wording is for operators, not clients.
         logger.error("keyring unavailable: %s", exc)
         exc = KeyringUnavailable()
+    elif isinstance(exc, PasswordHashingBusy):
+        exc = PasswordCheckBusy()
     response = json_exception_handler(exc, context, log=logger)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = exc.detail

@@ -73,4 +73,4 @@ def test_demo_mode_with_debug_off_warns_loudly_about_the_demo_key_encryption_key
 def test_the_issuer_hashes_passwords_with_argon2id_first():
     from settings import idp
 
-    assert idp.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert idp.PASSWORD_HASHERS[0] == "idp.hashers.Argon2idPasswordHasher"
