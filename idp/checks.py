@@ -1,11 +1,11 @@
-"""System checks tying the issuer's token lifetimes to the keyring's retirement window."""
+"""System checks of the issuer's URL and of its token lifetimes against the keyring's retirement window."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 from idp.conf import idp_settings
 from keys.conf import keys_settings
@@ -23,6 +23,23 @@ def check_issuer_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_issuer_url_is_https(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    issuer = idp_settings.ISSUER
+    if isinstance(issuer, str) and issuer.startswith("https://"):
+        return []
+    # The iss is what relying parties trust and the prefix of the jwks_uri they fetch keys from:
+    # over plain HTTP anyone on the path could serve their own keys (OpenID Connect Discovery 1.0
+    # §3 requires https for the issuer).
+    return [
+        Error(
+            f"KUNCI_IDP['ISSUER'] is {issuer!r}; a deployed issuer must have an https URL.",
+            hint="Set KUNCI_ISSUER to the issuer's public https URL, e.g. https://id.example.com.",
+            id="idp.E003",
+        )
+    ]
 
 
 @register()
