@@ -2,26 +2,30 @@
 
 DRF's exceptions are normalised by `exception_handler`; Django-level failures (unknown paths,
 unexpected exceptions) by the relying party's JSON handlers, and oversize bodies by the
-middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge.
+middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge. A database or cache
+outage (idp/outages.py) is a 503 with Retry-After, in a DRF view or outside one (`server_error`).
 """
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from idp.exceptions import KeyringUnavailable, bearer_challenge
+from idp.outages import dependency_outage
 from keys.exceptions import KeyringError
 
 # The JSON error shapes are the relying party's: one contract for every Kunci service. (The
 # import rule runs the other way only: relying_party never imports the issuer.)
 from relying_party.errors import exception_handler as json_exception_handler
 from relying_party.errors import json_error
+from relying_party.errors import server_error as json_server_error
 
 logger = logging.getLogger("kunci.idp")
 
@@ -32,6 +36,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # Keyring errors carry no key material, but their wording is for operators, not clients.
         logger.error("keyring unavailable: %s", exc)
         exc = KeyringUnavailable()
+    outage = dependency_outage(exc)
+    if outage is not None:
+        _log_outage(outage, exc)
+        exc = outage
     response = json_exception_handler(exc, context)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = exc.detail
@@ -47,6 +55,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         else:
             response["WWW-Authenticate"] = bearer_challenge("invalid_token", response.data["detail"])
     return response
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """Answer an exception that escaped outside DRF: 503 for a dependency outage, else a JSON 500.
+
+    Django calls handler500 while it handles the exception, so `sys.exc_info()` names it.
+    """
+    exc = sys.exc_info()[1]
+    outage = dependency_outage(exc)
+    if outage is None:
+        return json_server_error(request)
+    _log_outage(outage, exc)
+    response = json_error(outage.status_code, str(outage.detail), outage.default_code)
+    response["Retry-After"] = str(outage.wait)
+    return response
+
+
+def _log_outage(outage: Exception, exc: BaseException | None) -> None:
+    # One line: an outage is expected operations, and a traceback per request would bury the log.
+    logger.warning("%s: %s: %s", outage.default_code, type(exc).__name__, exc)
 
 
 def _codes(errors: Any) -> set[str]:

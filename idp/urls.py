@@ -5,10 +5,11 @@ from drf_spectacular.views import SpectacularAPIView
 from idp import discovery, views
 
 # The JSON error views are shared with the relying party: one error contract for every service.
+# The issuer's 500 view answers a database or cache outage with 503 instead.
 handler400 = "relying_party.errors.bad_request"
 handler403 = "relying_party.errors.permission_denied"
 handler404 = "relying_party.errors.not_found"
-handler500 = "relying_party.errors.server_error"
+handler500 = "idp.errors.server_error"
 
 class SchemaView(SpectacularAPIView):
     authentication_classes: list = []
