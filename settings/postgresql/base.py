@@ -42,7 +42,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params = super().get_connection_params()
         # Ours, not libpq's: it must not reach the connection string.
         self._client_timeout = params.pop("client_timeout", None)
+        self._health_check_timeout = float(params.get("connect_timeout") or 0) or self._client_timeout
         return params
+
+    def is_usable(self) -> bool:
+        # CONN_HEALTH_CHECKS' `SELECT 1` is one round trip, as cheap as connecting: it gets the
+        # connect timeout, so a request on a stalled pooled connection fails over to a new
+        # connection (and its own timeout) sooner.
+        connection = self.connection
+        if not isinstance(connection, DeadlineConnection):
+            return super().is_usable()
+        statement_deadline = connection.client_timeout
+        connection.client_timeout = self._health_check_timeout
+        try:
+            return super().is_usable()
+        finally:
+            connection.client_timeout = statement_deadline
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection:
         connection = super().get_new_connection(conn_params)
