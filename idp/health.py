@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from django.db import Error as DatabaseError
 from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,6 +40,7 @@ class ProbeView(APIView):
 class LivenessView(ProbeView):
     """Answer 200 while the process can answer at all; read nothing."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"}, headers=NO_STORE)
 
@@ -45,6 +48,7 @@ class LivenessView(ProbeView):
 class ReadinessView(ProbeView):
     """Answer 200 when the database answers and the keyring loads, else 503 naming what failed."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         checks = {name: _run(name, probe) for name, probe in CHECKS.items()}
         if all(result == "ok" for result in checks.values()):
