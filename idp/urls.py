@@ -2,9 +2,10 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from idp import discovery, views
+from idp import discovery, health, views
 
 # The JSON error views are shared with the relying party: one error contract for every service.
+# The issuer's 500 view answers a database or cache outage with 503 instead.
 handler400 = "relying_party.errors.bad_request"
 handler403 = "relying_party.errors.permission_denied"
 handler404 = "relying_party.errors.not_found"
@@ -16,6 +17,8 @@ class SchemaView(SpectacularAPIView):
 
 
 urlpatterns = [
+    re_path(r"^healthz/?$", health.LivenessView.as_view(), name="healthz"),
+    re_path(r"^readyz/?$", health.ReadinessView.as_view(), name="readyz"),
     re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^api/login/?$", views.LoginView.as_view(), name="login"),
     re_path(r"^api/login/refresh/?$", views.RefreshView.as_view(), name="refresh"),

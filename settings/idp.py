@@ -86,6 +86,7 @@ KUNCI_KEYS = {
     "KEY_ENCRYPTION_KEY_IS_DEMO": KEY_ENCRYPTION_KEY_IS_DEMO,
     "RSA_KEY_SIZE": int(os.environ.get("KUNCI_RSA_KEY_SIZE", 2048)),
     "JWKS_MAX_AGE": int(os.environ.get("KUNCI_JWKS_MAX_AGE", 300)),
+    "JWKS_CACHE_SECONDS": float(os.environ.get("KUNCI_JWKS_CACHE_SECONDS", 5)),
     "SIGNING_KEY_CACHE_SECONDS": int(os.environ.get("KUNCI_SIGNING_KEY_CACHE_SECONDS", 10)),
     "PREPUBLICATION_SECONDS": int(os.environ.get("KUNCI_PREPUBLICATION_SECONDS", 360)),
     # A retired key stays published until every token it signed has expired.
