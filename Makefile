@@ -12,7 +12,7 @@ APP2_PORT ?= 8083
 SERVE_ARGS ?= --worker-class settings.worker.WaitressWorker --workers 2 --threads 4 --keep-alive 5 \
 	--access-logfile - --log-level warning --no-control-socket
 
-.PHONY: install run serve manage test rotate-keys keys bench clean
+.PHONY: install node-packages run serve manage test rotate-keys keys bench clean
 
 install: $(INSTALLED)
 
@@ -21,6 +21,21 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
+
+# openid-client for the e2e tests (tests/e2e/node), reinstalled when its lockfile changes. Without
+# node the tests skip and say why; with node, a failed install fails.
+NODE_PACKAGES := tests/e2e/node
+NODE_INSTALLED := $(NODE_PACKAGES)/node_modules/.kunci-installed
+
+node-packages: $(NODE_INSTALLED)
+
+$(NODE_INSTALLED): $(NODE_PACKAGES)/package.json $(NODE_PACKAGES)/package-lock.json
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	    echo "npm ci --prefix $(NODE_PACKAGES)"; \
+	    npm ci --prefix $(NODE_PACKAGES) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	    echo "node/npm not found: the openid-client e2e tests will be skipped"; \
+	fi
 
 # Demo mode: secrets are generated once under var/ (owner-only) and reused on every run.
 run: export KUNCI_DEMO := 1
@@ -49,7 +64,9 @@ serve: install
 	    --bind 127.0.0.1:$(APP2_PORT) $(SERVE_ARGS) & \
 	wait -n
 
-test: install
+# The browser tests need Debian's chromium and chromium-driver (.ci/run installs them); without
+# them they skip, and pytest's header and summary say so.
+test: install node-packages
 	env -u KUNCI_DEMO $(PY) -m pytest $(PYTEST_ARGS)
 
 # Any management command against the demo stack, e.g. make manage ARGS="createsuperuser".

@@ -34,10 +34,18 @@ def run_concurrently(calls: list[Callable[[], T]]) -> list[T]:
     return results
 
 
-def pytest_report_header(config) -> str:
+def pytest_report_header(config) -> list[str]:
     from django.conf import settings
 
-    return f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+    from tests.e2e.browser import Chromium
+    from tests.e2e.oidc_client import NodeClient
+
+    # The browser and openid-client tests skip when their tools are missing; say so before they run.
+    return [
+        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
+        Chromium.find().describe(),
+        NodeClient.describe(),
+    ]
 
 
 @pytest.fixture(autouse=True)
