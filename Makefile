@@ -22,7 +22,8 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# Demo mode: secrets are generated once under var/ (owner-only) and reused on every run.
+# Demo mode: secrets (and the demo apps' client credentials) are generated once under var/
+# (owner-only) and reused on every run.
 run: export KUNCI_DEMO := 1
 run: install
 	$(PY) manage.py migrate --noinput -v 0
@@ -31,6 +32,8 @@ run: install
 	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) manage.py migrate --noinput -v 0 --skip-checks
 	@echo
 	@$(PY) manage.py demo_user --skip-checks
+	@$(PY) manage.py demo_clients --skip-checks \
+	    --app app1=http://127.0.0.1:$(APP1_PORT) --app app2=http://127.0.0.1:$(APP2_PORT)
 	@echo "issuer: http://127.0.0.1:$(ISSUER_PORT)  app1: http://127.0.0.1:$(APP1_PORT)  app2: http://127.0.0.1:$(APP2_PORT)"
 	@echo "Ctrl-C stops all three."
 	@echo

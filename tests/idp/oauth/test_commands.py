@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -373,3 +374,28 @@ def test_demo_clients_refuses_a_bad_base_url(var_dir):
     with pytest.raises(CommandError, match="redirect_uris: 'ftp://x/oidc/callback' uses the scheme 'ftp'"):
         run("demo_clients", "--app", "app1=ftp://x")
     assert not Client.objects.exists()
+
+
+# The README's examples, run as written.
+
+def readme_client_commands() -> list[list[str]]:
+    """Return the `manage.py clients ...` commands of the README's "Registering a client" block."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- clients:start -->\s*```sh\n(.*?)```\s*<!-- clients:end -->", text, re.S)
+    assert block, "README.md has no clients block"
+    lines = block.group(1).replace("\\\n", " ").splitlines()
+    return [shlex.split(line)[1:] for line in lines if line.startswith("manage.py ")]
+
+
+def test_the_readme_examples_register_clients_outside_demo_mode(monkeypatch):
+    monkeypatch.delenv("KUNCI_DEMO", raising=False)
+    commands = readme_client_commands()
+
+    outputs = [run(*command) for command in commands]
+
+    assert len(commands) == 4
+    assert sorted(Client.objects.values_list("name", flat=True)) == ["Billing", "CLI", "Dashboard", "Reports"]
+    assert set(json.loads(outputs[1])) == {"client_id", "client_secret"}
+    assert set(json.loads(outputs[2])) == {"client_id"}
+    assert Client.objects.get(name="Dashboard").is_public
+    assert Client.objects.get(name="Billing").trusted
