@@ -40,7 +40,7 @@ class WordsField(forms.Field):
 
 
 class ClientAdminForm(forms.ModelForm):
-    redirect_uris = LinesField(help_text="One per line. Matched exactly, character for character.")
+    redirect_uris = LinesField(required=False, help_text="One per line. Matched exactly, character for character.")
     post_logout_redirect_uris = LinesField(required=False, help_text="One per line. Matched exactly.")
     allowed_scopes = WordsField(required=False, help_text="Separated by spaces, e.g. openid profile email.")
     issue_new_secret = forms.BooleanField(

@@ -50,8 +50,9 @@ class Client(ClientMixin, models.Model):
         max_length=100, unique=True, help_text="Shown to people on the sign-in and consent pages.",
         error_messages={"unique": "A client with this name already exists."},
     )
+    # blank=True: validate_client() says what is wrong with an empty list, once.
     redirect_uris = models.JSONField(
-        default=list, help_text="Matched exactly, character for character (RFC 6749 §3.1.2.3, RFC 9700 §2.1).",
+        default=list, blank=True, help_text="Matched exactly, character for character (RFC 6749 §3.1.2.3, RFC 9700 §2.1).",
     )
     post_logout_redirect_uris = models.JSONField(
         default=list, blank=True, help_text="Where RP-Initiated Logout may send the browser afterwards; matched exactly.",

@@ -28,7 +28,7 @@ def validate_client(client: Client) -> None:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    if not (client.name or "").strip():
+    if client.name and not client.name.strip():  # an empty name is the field's own "cannot be blank"
         add("name", "A client needs a name: it is shown on the sign-in and consent pages.")
     if not client.redirect_uris:
         # OpenID Connect Core §3.1.2.1 requires a redirect_uri, which must match a registered one.

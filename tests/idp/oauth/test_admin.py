@@ -193,7 +193,7 @@ def test_a_registration_without_redirect_uris_is_refused(model_admin, request_as
     response = model_admin.add_view(request_as("POST", "/admin/idp/client/add/", form_data(redirect_uris="\n  \n")))
 
     assert response.status_code == 200
-    assert "redirect_uris" in response.context_data["adminform"].form.errors
+    assert response.context_data["adminform"].form.errors["redirect_uris"] == ["Register at least one redirect URI."]
     assert not Client.objects.exists()
 
 
