@@ -22,8 +22,7 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# Demo mode: secrets (and the demo apps' client credentials) are generated once under var/
-# (owner-only) and reused on every run.
+# Demo mode: secrets are generated once under var/ (owner-only) and reused on every run.
 run: export KUNCI_DEMO := 1
 run: install
 	$(PY) manage.py migrate --noinput -v 0
