@@ -46,6 +46,8 @@ run: install
 	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) manage.py migrate --noinput -v 0 --skip-checks
 	@echo
 	@$(PY) manage.py demo_user --skip-checks
+	@$(PY) manage.py demo_clients --skip-checks \
+	    --app app1=http://127.0.0.1:$(APP1_PORT) --app app2=http://127.0.0.1:$(APP2_PORT)
 	@echo "issuer: http://127.0.0.1:$(ISSUER_PORT)  app1: http://127.0.0.1:$(APP1_PORT)  app2: http://127.0.0.1:$(APP2_PORT)"
 	@echo "Ctrl-C stops all three."
 	@echo

@@ -6,6 +6,9 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+# The client registry lives in its own package and belongs to this app (label `idp`).
+from idp.oauth.models import Client  # noqa: F401
+
 
 class KunciUserManager(UserManager):
     def get_by_email(self, email: str) -> "User | None":
