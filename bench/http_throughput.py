@@ -107,6 +107,7 @@ def rotation_section(smoke: bool) -> list[Table]:
         var = Path(tmp)
         deployment = Deployment.create(
             var, KUNCI_JWKS_MAX_AGE="2", KUNCI_PREPUBLICATION_SECONDS="3", KUNCI_SIGNING_KEY_CACHE_SECONDS="1",
+            KUNCI_JWKS_CACHE_SECONDS="0.5",
         )
         issuer = rp = None
         try:
@@ -211,7 +212,8 @@ def rotation_section(smoke: bool) -> list[Table]:
         and all(line.startswith("rotated") for _, line in rotations)
     table.add("**target** 0 failed requests, 3 rotations", "", "", "", failed, "met" if clean else "**missed**")
     table.notes.append(
-        f"Issuer: KUNCI_JWKS_MAX_AGE=2, KUNCI_PREPUBLICATION_SECONDS=3, KUNCI_SIGNING_KEY_CACHE_SECONDS=1; "
+        f"Issuer: KUNCI_JWKS_MAX_AGE=2, KUNCI_PREPUBLICATION_SECONDS=3, KUNCI_SIGNING_KEY_CACHE_SECONDS=1, "
+        f"KUNCI_JWKS_CACHE_SECONDS=0.5; "
         f"relying party KUNCI_RP_MIN_CACHE_TTL=1. {seconds} s runs, {users:,} users' tokens, "
         f"rotations at {', '.join(f'{t:g}' for t in rotate_at)} s: "
         + "; ".join(line for _, line in rotations)

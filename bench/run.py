@@ -19,6 +19,7 @@ from bench.report import machine_line  # noqa: E402
 
 
 def _sections():
+    from bench.hashing import hashing_concurrency_section, hashing_cost_section
     from bench.http_throughput import rotation_section, throughput_section
     from bench.issuer import growth_section, issuer_section
     from bench.jwks_fetches import jwks_section
@@ -34,10 +35,11 @@ def _sections():
         "growth": ("5. Growth", [growth_section, key_count_section, rp_memory_section]),
         "rotation": ("6. Key rotation under load", [rotation_section]),
         "slow": ("7. Slow clients", [slow_clients_section]),
+        "hashing": ("8. Password hashing", [hashing_cost_section, hashing_concurrency_section]),
     }
 
 
-ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow"]
+ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow", "hashing"]
 
 
 def main(argv: list[str] | None = None) -> int:

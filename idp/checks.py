@@ -27,6 +27,23 @@ def check_issuer_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
     return []
 
 
+@register(Tags.security, deploy=True)
+def check_issuer_url_is_https(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    issuer = idp_settings.ISSUER
+    if isinstance(issuer, str) and issuer.startswith("https://"):
+        return []
+    # The iss is what relying parties trust and the prefix of the jwks_uri they fetch keys from:
+    # over plain HTTP anyone on the path could serve their own keys (OpenID Connect Discovery 1.0
+    # §3 requires https for the issuer).
+    return [
+        Error(
+            f"KUNCI_IDP['ISSUER'] is {issuer!r}; a deployed issuer must have an https URL.",
+            hint="Set KUNCI_ISSUER to the issuer's public https URL, e.g. https://id.example.com.",
+            id="idp.E003",
+        )
+    ]
+
+
 @register()
 def check_retired_keys_outlive_tokens(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     longest = max(idp_settings.ACCESS_TOKEN_LIFETIME, idp_settings.REFRESH_TOKEN_LIFETIME)
@@ -67,7 +84,7 @@ def check_schema_is_current(
                     hint="For the demo, `make clean` resets it (it deletes var/: the demo keys, users and "
                     "secrets); `make run` then sets everything up again. A real deployment made by that "
                     "version must be migrated by hand.",
-                    id="idp.E003",
+                    id="idp.E004",
                 )
             )
     return errors

@@ -18,11 +18,18 @@ IDP_DEFAULTS: dict[str, Any] = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     # Seconds of clock skew tolerated when the issuer checks exp, nbf and iat.
     "LEEWAY": 10,
-    # Failed logins allowed per username, and per client IP, in each window before 429.
-    "LOGIN_FAILURES_PER_USERNAME": 5,
+    # Refused logins allowed in each window before 429: per username from one client IP (strict),
+    # per client IP across usernames, and per username across every IP (a high ceiling, so that
+    # someone else's guesses cannot lock the owner out). See SECURITY.md, "Password guessing".
+    "LOGIN_FAILURES_PER_USERNAME_IP": 5,
     "LOGIN_FAILURES_PER_IP": 20,
+    "LOGIN_FAILURES_PER_USERNAME": 100,
     # Seconds of one throttling window.
     "LOGIN_FAILURE_WINDOW": 300,
+    # Password hashes computed at once per process (each Argon2id hash holds 19 MiB), and the
+    # seconds a login waits for a free slot before 503 server_busy.
+    "PASSWORD_HASHING_SLOTS": 2,
+    "PASSWORD_HASHING_WAIT": 0.5,
     # Seconds after a rotation during which presenting the rotated refresh token again is a
     # retry (401 token_already_rotated), not theft; 0, the default, treats every reuse as theft
     # and ends the session (RFC 9700 §4.14.2).

@@ -33,7 +33,8 @@ class JWKSView(PublicMetadataView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 304: None})
     def get(self, request: Request) -> HttpResponse:
-        body = json.dumps(keyring.jwks(), separators=(",", ":"), sort_keys=True).encode()
+        # From memory, so the public keys stay up through a database outage.
+        body = json.dumps(keyring.served_jwks(), separators=(",", ":"), sort_keys=True).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {
             "Cache-Control": f"public, max-age={keys_settings.JWKS_MAX_AGE}",

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 
 from idp.errors import server_error as json_server_error
+from idp.outages import dependency_outage
 from relying_party.errors import bad_request as json_bad_request
 from relying_party.errors import log_unexpected_error
 from relying_party.errors import not_found as json_not_found
@@ -76,21 +77,28 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Answer Django's 500, logging the exception once under the issuer's logger."""
+    """Answer an exception that escaped a view: 503 for a dependency outage, else 500; logged once."""
     if not wants_html(request):
         return json_server_error(request)
-    try:
-        # No request context: the failure may be in what a context processor would touch.
-        response = HttpResponse(
-            loader.render_to_string(
-                "kunci/error.html",
-                {"title": "Server error", "detail": "Something went wrong on our side. Try again later.", "code": "server_error"},
-            ),
-            status=500,
-        )
-    except Exception:
-        response = HttpResponse(_FALLBACK, status=500)
     exc = sys.exc_info()[1]
+    outage = dependency_outage(exc)
+    if outage is not None:
+        # The JSON answer logs the outage as its one line; the page carries the same status and wait.
+        json_answer = json_server_error(request)
+        response = _static_error_page(503, "Try again soon", "Kunci cannot answer right now. Try again in a moment.", outage.default_code)
+        response["Retry-After"] = json_answer["Retry-After"]
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+    response = _static_error_page(500, "Server error", "Something went wrong on our side. Try again later.", "server_error")
     if exc is not None:
         log_unexpected_error(exc, request, response, log=logger)
     return response
+
+
+def _static_error_page(status: int, title: str, detail: str, code: str) -> HttpResponse:
+    """Render the error page without the request's context: the failure may be in what it would touch."""
+    try:
+        body = loader.render_to_string("kunci/error.html", {"title": title, "detail": detail, "code": code})
+    except Exception:
+        body = _FALLBACK
+    return HttpResponse(body, status=status)

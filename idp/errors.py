@@ -3,20 +3,24 @@
 DRF's exceptions are normalised by `exception_handler`; Django-level failures (unknown paths,
 unexpected exceptions) by the relying party's JSON handlers, and oversize bodies by the
 middleware below. 401s carry an RFC 6750 §3 `WWW-Authenticate` challenge. Unexpected exceptions
-are logged once, as one line, under `kunci.idp`.
+are logged once, as one line, under `kunci.idp`. A database or cache outage (idp/outages.py) is a
+503 with Retry-After, in a DRF view or outside one (`server_error`).
 """
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from idp.exceptions import KeyringUnavailable, bearer_challenge
+from idp.exceptions import KeyringUnavailable, PasswordCheckBusy, bearer_challenge
+from idp.hashers import PasswordHashingBusy
+from idp.outages import dependency_outage
 from keys.exceptions import KeyringError
 
 # The JSON error shapes are the relying party's: one contract for every Kunci service. (The
@@ -34,6 +38,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # Keyring errors carry no key material, but their wording is for operators, not clients.
         logger.error("keyring unavailable: %s", exc)
         exc = KeyringUnavailable()
+    elif isinstance(exc, PasswordHashingBusy):
+        exc = PasswordCheckBusy()
+    outage = dependency_outage(exc)
+    if outage is not None:
+        _log_outage(outage, exc)
+        exc = outage
     response = json_exception_handler(exc, context, log=logger)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = exc.detail
@@ -52,8 +62,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Answer Django's 500 as JSON, logging the exception under the issuer's logger."""
-    return json_server_error(request, log=logger)
+    """Answer an exception that escaped outside DRF: 503 for a dependency outage, else a JSON 500.
+
+    Django calls handler500 while it handles the exception, so `sys.exc_info()` names it.
+    """
+    exc = sys.exc_info()[1]
+    outage = dependency_outage(exc)
+    if outage is None:
+        return json_server_error(request, log=logger)
+    _log_outage(outage, exc)
+    response = json_error(outage.status_code, str(outage.detail), outage.default_code)
+    response["Retry-After"] = str(outage.wait)
+    # Logged above as one line; Django would log it again, with its traceback, under django.request.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _log_outage(outage: Exception, exc: BaseException | None) -> None:
+    # One line: an outage is expected operations, and a traceback per request would bury the log.
+    logger.warning("%s: %s: %s", outage.default_code, type(exc).__name__, exc)
 
 
 def _codes(errors: Any) -> set[str]:

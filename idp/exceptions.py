@@ -29,6 +29,18 @@ class TooManyLoginAttempts(exceptions.Throttled):
         super().__init__(wait=wait, detail="Too many failed logins.")
 
 
+class PasswordCheckBusy(exceptions.APIException):
+    """Every password hashing slot of the worker is taken: retry shortly, on this or another worker."""
+
+    status_code = 503
+    default_detail = "Too many password checks in progress; try again shortly."
+    default_code = "server_busy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 1  # DRF turns `wait` into Retry-After (RFC 9110 §10.2.3).
+
+
 class KeyringUnavailable(exceptions.APIException):
     status_code = 503
     default_detail = "The issuer's signing keys are unavailable; try again later."

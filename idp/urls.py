@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from idp import discovery, views
+from idp import discovery, health, views
 
 # API clients get the JSON errors shared with the relying party (one error contract for every
-# service); a browser opening a page gets an HTML page (idp/error_pages.py).
+# service); a browser opening a page gets an HTML page (idp/error_pages.py). The issuer's 500 view
+# answers a database or cache outage with 503 instead.
 handler400 = "idp.error_pages.bad_request"
 handler403 = "idp.error_pages.permission_denied"
 handler404 = "idp.error_pages.not_found"
@@ -21,6 +22,8 @@ class SchemaView(SpectacularAPIView):
 
 
 urlpatterns = [
+    re_path(r"^healthz/?$", health.LivenessView.as_view(), name="healthz"),
+    re_path(r"^readyz/?$", health.ReadinessView.as_view(), name="readyz"),
     re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^api/login/?$", views.LoginView.as_view(), name="login"),
     re_path(r"^api/login/refresh/?$", views.RefreshView.as_view(), name="refresh"),

@@ -39,9 +39,10 @@ class CredentialsView(APIView):
 
 
 def login_throttle() -> LoginThrottle:
-    """Return the failed-login throttle, configured from the current settings."""
+    """Return the login throttle, configured from the current settings."""
     return LoginThrottle(
         caches["default"],
+        per_username_ip=idp_settings.LOGIN_FAILURES_PER_USERNAME_IP,
         per_username=idp_settings.LOGIN_FAILURES_PER_USERNAME,
         per_ip=idp_settings.LOGIN_FAILURES_PER_IP,
         window=idp_settings.LOGIN_FAILURE_WINDOW,
@@ -54,15 +55,17 @@ class LoginView(CredentialsView):
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         username, ip = body.validated_data["username"], request.META.get("REMOTE_ADDR", "")
-        throttle = login_throttle()
-        wait = throttle.attempt(username, ip)
-        if wait is not None:
-            raise TooManyLoginAttempts(wait)
-        user = authenticate(request, **body.validated_data)
-        if user is None:
-            raise InvalidCredentials()
-        throttle.succeeded(username, ip)
-        return Response(asdict(sessions.start_session(user)))
+        # Only a refused credential counts: leaving this block any other way (a throttle
+        # answer, a database, keyring or capacity error) refunds the attempt.
+        with login_throttle().attempt(username, ip) as attempt:
+            if attempt.wait is not None:
+                raise TooManyLoginAttempts(attempt.wait)
+            user = authenticate(request, **body.validated_data)
+            if user is None:
+                attempt.refused()
+                raise InvalidCredentials()
+            attempt.succeeded()
+            return Response(asdict(sessions.start_session(user)))
 
 
 class RefreshView(CredentialsView):

@@ -50,14 +50,19 @@ def check_key_lifecycle(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
             )
         )
     max_age, window = keys_settings.JWKS_MAX_AGE, keys_settings.PREPUBLICATION_SECONDS
+    served_for = keys_settings.JWKS_CACHE_SECONDS
     if max_age < 0:
         messages.append(Error("KUNCI_KEYS['JWKS_MAX_AGE'] must not be negative.", id="keys.E004"))
-    if max_age >= window:
+    if served_for < 0:
+        messages.append(Error("KUNCI_KEYS['JWKS_CACHE_SECONDS'] must not be negative.", id="keys.E006"))
+    # A new key reaches the served JWKS up to JWKS_CACHE_SECONDS after it is created, and a
+    # relying party may then keep the JWKS it fetched just before for JWKS_MAX_AGE.
+    if max_age + served_for >= window:
         messages.append(
             Error(
-                f"KUNCI_KEYS['JWKS_MAX_AGE'] ({max_age} s) must be less than "
-                f"PREPUBLICATION_SECONDS ({window} s): a relying party could still hold a JWKS "
-                "without the next key when that key starts signing.",
+                f"KUNCI_KEYS['JWKS_MAX_AGE'] ({max_age} s) plus JWKS_CACHE_SECONDS ({served_for} s) "
+                f"must be less than PREPUBLICATION_SECONDS ({window} s): a relying party could "
+                "still hold a JWKS without the next key when that key starts signing.",
                 id="keys.E005",
             )
         )

@@ -43,6 +43,10 @@ KEYS_DEFAULTS: dict[str, Any] = {
     "PREPUBLICATION_SECONDS": 360,
     # How long a retired key stays published: at least the longest token lifetime.
     "RETIRED_KEY_LIFETIME": timedelta(days=1),
+    # Seconds a worker serves the JWKS from memory before re-reading the keyring; through a
+    # database outage it serves the last good set. Publication lags a new key by this much, so
+    # JWKS_MAX_AGE + JWKS_CACHE_SECONDS must stay below PREPUBLICATION_SECONDS.
+    "JWKS_CACHE_SECONDS": 5,
     # Seconds a worker keeps the loaded signing key before re-reading the active kid:
     # the bound on how long after a rotation any worker still signs with the old key.
     "SIGNING_KEY_CACHE_SECONDS": 10,

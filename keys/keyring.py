@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -239,10 +239,49 @@ def _public_key(kid: str, n: str, e: str) -> rsa.RSAPublicKey:
     return jwk.public_key_from_jwk({"n": n, "e": e})
 
 
+# --- the per-process published key set ------------------------------------------------------
+
+_jwks_lock = threading.Lock()
+_jwks_cache: tuple[float, dict[str, list[dict[str, str]]]] | None = None
+
+
+def served_jwks() -> dict[str, list[dict[str, str]]]:
+    """Return the JWK Set this process serves: re-read at most every JWKS_CACHE_SECONDS.
+
+    While the database fails, the last good set keeps being served, so relying parties keep their
+    keys through an outage; only a process that has never read it raises the database's error.
+    One thread re-reads at a time, and the others serve the set they have meanwhile.
+    """
+    global _jwks_cache
+    cached = _jwks_cache
+    if cached is not None and cached[0] > _monotonic():
+        return cached[1]
+    if not _jwks_lock.acquire(blocking=cached is None):
+        return cached[1]
+    try:
+        cached = _jwks_cache
+        if cached is not None and cached[0] > _monotonic():
+            return cached[1]
+        try:
+            document = jwks()
+        except DatabaseError as e:
+            if cached is None:
+                raise
+            logger.warning("serving the last good JWKS: the keyring cannot be read (%s)", e)
+            document = cached[1]
+        # After a failure too: the next attempt waits its turn, so an outage costs one slow
+        # request per interval, not one per request.
+        _jwks_cache = (_monotonic() + keys_settings.JWKS_CACHE_SECONDS, document)
+        return document
+    finally:
+        _jwks_lock.release()
+
+
 def forget_cached_keys() -> None:
-    """Drop this process's cached signing key, so the next signature re-reads the keyring."""
-    global _signing_cache
+    """Drop this process's cached signing key and JWK Set, so both are re-read from the keyring."""
+    global _signing_cache, _jwks_cache
     _signing_cache = None
+    _jwks_cache = None
 
 
 # --- lifecycle --------------------------------------------------------------------------------

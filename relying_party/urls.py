@@ -11,4 +11,6 @@ handler500 = "relying_party.errors.server_error"
 urlpatterns = [
     re_path(r"^api/whoami/?$", views.WhoAmIView.as_view(), name="whoami"),
     re_path(r"^api/health/?$", views.HealthView.as_view(), name="health"),
+    re_path(r"^healthz/?$", views.HealthView.as_view(), name="healthz"),
+    re_path(r"^readyz/?$", views.ReadyView.as_view(), name="readyz"),
 ]

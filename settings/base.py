@@ -1,9 +1,11 @@
 """Settings shared by both roles. Secrets come from the environment; see settings/environment.py."""
 from __future__ import annotations
 
+import math
 import os
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from settings.environment import BASE_DIR, VAR_DIR, demo_mode, env_flag, env_list, secret  # noqa: F401 (BASE_DIR is a setting)
 
@@ -50,6 +52,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 
 
+def _seconds(name: str, default: float) -> float:
+    """Return environment variable `name` as a non-negative number of seconds."""
+    value = float(os.environ.get(name) or default)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be a non-negative number of seconds, got {value}")
+    return value
+
+
 def database(default_sqlite_name: str) -> dict:
     """Return the `default` database: DATABASE_URL when set, else SQLite under var/."""
     # A test database per process, so that concurrent test runs (two checkouts, a benchmark)
@@ -57,10 +67,12 @@ def database(default_sqlite_name: str) -> dict:
     test_name = f"test_{default_sqlite_name.removesuffix('.sqlite3').replace('-', '_')}_{os.getpid()}"
     url = os.environ.get("DATABASE_URL")
     if url:
-        return {
-            **dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True),
-            "TEST": {"NAME": test_name},
-        }
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            config["ENGINE"] = "settings.postgresql"
+            # Options in DATABASE_URL's query string win over these defaults.
+            config["OPTIONS"] = {**postgresql_options(), **config.get("OPTIONS", {})}
+        return {**config, "TEST": {"NAME": test_name}}
     VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -69,11 +81,37 @@ def database(default_sqlite_name: str) -> dict:
             # IMMEDIATE takes the write lock when a transaction begins, so concurrent writers
             # queue on the busy timeout instead of failing with "database is locked" mid-way.
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
+            # The busy timeout: how long a statement waits for another writer's lock (20 s when
+            # KUNCI_DB_STATEMENT_TIMEOUT is 0).
+            "timeout": _seconds("KUNCI_DB_STATEMENT_TIMEOUT", 5) or 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
         "TEST": {"NAME": VAR_DIR / f"{test_name}.sqlite3"},
     }
+
+
+def postgresql_options() -> dict:
+    """Return the libpq options that bound every wait on PostgreSQL (0 disables a timeout).
+
+    README.md ("Timeouts and health endpoints") documents each variable.
+    """
+    connect = _seconds("KUNCI_DB_CONNECT_TIMEOUT", 3)
+    statement = _seconds("KUNCI_DB_STATEMENT_TIMEOUT", 5)
+    options: dict = {
+        # libpq rounds up to whole seconds, 2 at least.
+        "connect_timeout": max(2, math.ceil(connect)) if connect else 0,
+        # Keepalives find a dead peer of an idle pooled connection before a request waits on it.
+        "keepalives": 1,
+        "keepalives_idle": math.ceil(_seconds("KUNCI_DB_KEEPALIVES_IDLE", 10)),
+        "keepalives_interval": math.ceil(_seconds("KUNCI_DB_KEEPALIVES_INTERVAL", 5)),
+        "keepalives_count": int(_seconds("KUNCI_DB_KEEPALIVES_COUNT", 3)),
+    }
+    if statement:
+        # The server cancels a statement that runs longer; the client gives up one second later,
+        # when even the cancellation has not come back (a stalled or partitioned link).
+        options["options"] = f"-c statement_timeout={int(statement * 1000)}"
+        options["client_timeout"] = statement + 1
+    return options
 
 
 # Redis is optional: it shares throttling counters (and caches) between processes and replicas.
@@ -83,6 +121,11 @@ if os.environ.get("KUNCI_CACHE_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["KUNCI_CACHE_URL"],
             "KEY_PREFIX": os.environ.get("KUNCI_CACHE_PREFIX", "kunci"),
+            # redis-py waits without limit by default; a stalled Redis must fail fast instead.
+            "OPTIONS": {
+                "socket_connect_timeout": _seconds("KUNCI_CACHE_CONNECT_TIMEOUT", 0.5) or None,
+                "socket_timeout": _seconds("KUNCI_CACHE_TIMEOUT", 1) or None,
+            },
         }
     }
 

@@ -34,10 +34,12 @@ DATABASES = {"default": database("idp.sqlite3")}
 
 AUTH_USER_MODEL = "idp.User"
 AUTHENTICATION_BACKENDS = ["idp.backends.UsernameOrEmailBackend"]
+# Argon2id at OWASP's m=19 MiB, t=2, p=1; every hasher computes inside the per-process bound on
+# concurrent hashing (idp/hashers.py). The others verify older hashes until their next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "idp.hashers.Argon2idPasswordHasher",
+    "idp.hashers.BoundedPBKDF2PasswordHasher",
+    "idp.hashers.BoundedScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -73,6 +75,18 @@ KUNCI_IDP = {
     "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 0)),
 }
 
+# Login throttling and the bound on concurrent password hashing, each from KUNCI_<NAME> when set;
+# idp/conf.py holds the defaults.
+_IDP_KNOBS = {
+    "LOGIN_FAILURES_PER_USERNAME_IP": int,
+    "LOGIN_FAILURES_PER_IP": int,
+    "LOGIN_FAILURES_PER_USERNAME": int,
+    "LOGIN_FAILURE_WINDOW": int,
+    "PASSWORD_HASHING_SLOTS": int,
+    "PASSWORD_HASHING_WAIT": float,
+}
+KUNCI_IDP.update({name: cast(os.environ[f"KUNCI_{name}"]) for name, cast in _IDP_KNOBS.items() if f"KUNCI_{name}" in os.environ})
+
 _kek, KEY_ENCRYPTION_KEY_IS_DEMO = secret("KUNCI_KEY_ENCRYPTION_KEY", "key-encryption-key")
 
 KUNCI_KEYS = {
@@ -80,6 +94,7 @@ KUNCI_KEYS = {
     "KEY_ENCRYPTION_KEY_IS_DEMO": KEY_ENCRYPTION_KEY_IS_DEMO,
     "RSA_KEY_SIZE": int(os.environ.get("KUNCI_RSA_KEY_SIZE", 2048)),
     "JWKS_MAX_AGE": int(os.environ.get("KUNCI_JWKS_MAX_AGE", 300)),
+    "JWKS_CACHE_SECONDS": float(os.environ.get("KUNCI_JWKS_CACHE_SECONDS", 5)),
     "SIGNING_KEY_CACHE_SECONDS": int(os.environ.get("KUNCI_SIGNING_KEY_CACHE_SECONDS", 10)),
     "PREPUBLICATION_SECONDS": int(os.environ.get("KUNCI_PREPUBLICATION_SECONDS", 360)),
     # A retired key stays published until every token it signed has expired.

@@ -12,4 +12,4 @@ from settings.idp import *  # noqa: E402,F403
 # Argon2 stays first in production (settings/idp.py); under test a cheap hasher keeps the
 # suite fast, and tests that are about hashing configure their own.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-KUNCI_KEYS = {**KUNCI_KEYS, "SIGNING_KEY_CACHE_SECONDS": 0}  # noqa: F405
+KUNCI_KEYS = {**KUNCI_KEYS, "SIGNING_KEY_CACHE_SECONDS": 0, "JWKS_CACHE_SECONDS": 0}  # noqa: F405

@@ -14,9 +14,10 @@ from tests.e2e.conftest import PASSWORD
 from tests.e2e.servers import PYTHON, ROOT, Deployment, start_issuer, start_relying_party
 
 # Test-sized lifecycle: relying parties may cache the JWKS for 2 s; a next key is published for
-# 3 s before it may sign; a worker re-reads the signing key every second.
+# 3 s before it may sign; a worker re-reads the signing key every second, the JWKS every 0.5 s.
 ISSUER_ENV = {
     "KUNCI_JWKS_MAX_AGE": "2",
+    "KUNCI_JWKS_CACHE_SECONDS": "0.5",
     "KUNCI_PREPUBLICATION_SECONDS": "3",
     "KUNCI_SIGNING_KEY_CACHE_SECONDS": "1",
 }

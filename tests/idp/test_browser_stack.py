@@ -418,3 +418,20 @@ def test_a_malformed_accept_header_still_gets_a_404_never_a_500(client, accept):
     response = client.get("/no/such/page", HTTP_ACCEPT=accept)
 
     assert response.status_code == 404
+
+
+def test_a_browser_gets_an_html_503_with_retry_after_during_a_database_outage(client, monkeypatch, caplog):
+    from django import db
+    from django.middleware.common import CommonMiddleware
+
+    def unreachable(self, request):
+        raise db.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(CommonMiddleware, "process_request", unreachable)
+
+    response = client.get("/admin/", HTTP_ACCEPT=BROWSER)
+
+    _assert_html_page(response, 503, "Try again soon", x_frame_options=False)
+    assert response["Retry-After"] == "5"
+    assert b"database_unavailable" in response.content and b"server closed" not in response.content
+    assert errors(caplog) == []  # an outage is one WARNING line, not an unexpected error

@@ -37,7 +37,7 @@ def test_a_user_is_found_by_email_in_any_case():
 
 
 def test_a_current_database_passes_the_schema_check():
-    assert [m.id for m in run_checks(databases=["default"]) if m.id == "idp.E003"] == []
+    assert [m.id for m in run_checks(databases=["default"]) if m.id == "idp.E004"] == []
 
 
 def test_a_database_from_before_the_user_model_is_refused_with_the_way_out(monkeypatch):
@@ -45,7 +45,7 @@ def test_a_database_from_before_the_user_model_is_refused_with_the_way_out(monke
     # recorded as applied, but Kunci's user table does not exist.
     monkeypatch.setattr(User._meta, "db_table", "idp_user_from_the_future")
 
-    errors = [m for m in run_checks(databases=["default"]) if m.id == "idp.E003"]
+    errors = [m for m in run_checks(databases=["default"]) if m.id == "idp.E004"]
 
     assert len(errors) == 1
     assert "make clean" in errors[0].hint

@@ -28,11 +28,39 @@ def _production_secrets() -> dict[str, str]:
     }
 
 
+def _production() -> dict[str, str]:
+    return {**_production_secrets(), "KUNCI_ISSUER": "https://id.example.com"}
+
+
 def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
-    result = _manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **_production_secrets())
+    result = _manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **_production())
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_with_an_error_when_kunci_issuer_is_unset(tmp_path):
+    result = _manage(tmp_path, "check", "--deploy", **_production_secrets())
+
+    assert result.returncode != 0
+    assert "ERRORS:" in result.stderr
+    assert "idp.E003" in result.stderr
+    assert "'http://127.0.0.1:8000'" in result.stderr
+
+
+def test_check_deploy_fails_with_an_error_when_kunci_issuer_is_plain_http(tmp_path):
+    result = _manage(tmp_path, "check", "--deploy", **{**_production(), "KUNCI_ISSUER": "http://id.example.com"})
+
+    assert result.returncode != 0
+    assert "idp.E003" in result.stderr
+    assert "https" in result.stderr
+
+
+def test_the_demo_keeps_its_plain_http_issuer(tmp_path):
+    result = _manage(tmp_path, "check", KUNCI_DEMO="1")
+
+    assert result.returncode == 0, result.stderr
+    assert "idp.E003" not in result.stderr + result.stdout
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path):
@@ -73,4 +101,4 @@ def test_demo_mode_with_debug_off_warns_loudly_about_the_demo_key_encryption_key
 def test_the_issuer_hashes_passwords_with_argon2id_first():
     from settings import idp
 
-    assert idp.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert idp.PASSWORD_HASHERS[0] == "idp.hashers.Argon2idPasswordHasher"
