@@ -1,12 +1,54 @@
-"""The issuer's admin pages: users, and the login sessions they started (read-only)."""
+"""The issuer's admin pages: users, and the login sessions they started (read-only).
+
+The admin's sign-in form is under the same failed-login throttle as /api/login, so that it is
+no side door for guessing passwords.
+"""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from idp.models import LoginSession, User
+from idp.views import login_throttle
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in form; each refused password counts against the login throttle."""
+
+    def clean(self) -> dict[str, Any]:
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not username or not password:
+            return super().clean()  # "this field is required": no password is checked
+        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        with login_throttle().attempt(username, ip) as attempt:
+            if attempt.wait is not None:
+                # Refused before the password hasher runs, like /api/login's 429.
+                raise ValidationError(
+                    "Too many failed sign-ins. Try again in %(wait)d seconds.",
+                    code="too_many_attempts",
+                    params={"wait": attempt.wait},
+                )
+            try:
+                cleaned = super().clean()
+            except ValidationError:
+                # A wrong password counts; a right one refused for not being staff does not.
+                if self.get_user() is None:
+                    attempt.refused()
+                else:
+                    attempt.succeeded()
+                raise
+            attempt.succeeded()
+            return cleaned
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
+admin.site.site_header = admin.site.site_title = "Kunci administration"
 
 
 class UserCreationForm(auth_forms.AdminUserCreationForm):

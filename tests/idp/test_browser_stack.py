@@ -209,6 +209,32 @@ def test_a_wrong_password_at_the_admin_is_refused(superuser):
     assert client.get("/admin/").status_code == 302
 
 
+def test_the_admin_sign_in_is_under_the_login_throttle_shared_with_the_api(superuser, keyring):
+    from idp.conf import idp_settings
+
+    client = Client()
+    for _ in range(idp_settings.LOGIN_FAILURES_PER_USERNAME_IP):
+        refused = client.post("/admin/login/", {"username": "admin", "password": "wrong"})
+        assert b"Too many failed sign-ins" not in refused.content
+
+    throttled = client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
+    api = Client().post("/api/login", {"username": "admin", "password": PASSWORD}, content_type="application/json")
+
+    assert throttled.status_code == 200 and b"Too many failed sign-ins. Try again in" in throttled.content
+    assert client.get("/admin/").status_code == 302  # not signed in
+    assert api.status_code == 429
+
+
+def test_a_right_password_of_a_user_who_is_not_staff_does_not_count_as_a_failure(user):
+    from idp.conf import idp_settings
+
+    client = Client()
+    for _ in range(idp_settings.LOGIN_FAILURES_PER_USERNAME_IP + 1):
+        response = client.post("/admin/login/", {"username": "alice", "password": PASSWORD})
+        assert b"Too many failed sign-ins" not in response.content
+        assert b"staff account" in response.content
+
+
 def test_the_user_admin_finds_users_by_username_and_email(admin_client, user):
     by_email = admin_client.get("/admin/idp/user/", {"q": "ALICE@example.com"})
     by_name = admin_client.get("/admin/idp/user/", {"q": "alic"})
