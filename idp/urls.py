@@ -1,15 +1,20 @@
-"""The issuer's routes. Each path answers with and without a trailing slash, never redirecting."""
-from django.urls import re_path
+"""The issuer's routes. Each API path answers with and without a trailing slash, never redirecting.
+
+The admin at /admin/ is Django's, with its own trailing-slash URLs.
+"""
+from django.contrib import admin
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from idp import discovery, health, views
 
-# The JSON error views are shared with the relying party: one error contract for every service.
-# The issuer's 500 view answers a database or cache outage with 503 instead.
-handler400 = "relying_party.errors.bad_request"
-handler403 = "relying_party.errors.permission_denied"
-handler404 = "relying_party.errors.not_found"
-handler500 = "idp.errors.server_error"  # logs under the issuer's name
+# API clients get the JSON errors shared with the relying party (one error contract for every
+# service); a browser opening a page gets an HTML page (idp/error_pages.py). The issuer's 500 view
+# answers a database or cache outage with 503 instead.
+handler400 = "idp.error_pages.bad_request"
+handler403 = "idp.error_pages.permission_denied"
+handler404 = "idp.error_pages.not_found"
+handler500 = "idp.error_pages.server_error"  # logs under the issuer's name
 
 class SchemaView(SpectacularAPIView):
     authentication_classes: list = []
@@ -32,4 +37,5 @@ urlpatterns = [
         discovery.OpenIDConfigurationView.as_view(),
         name="openid-configuration",
     ),
+    path("admin/", admin.site.urls),
 ]

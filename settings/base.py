@@ -16,15 +16,25 @@ ALLOWED_HOSTS = env_list("KUNCI_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
     "rest_framework",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one, so that every answer carries the policy, errors raised in middleware too.
+    "settings.csp.ContentSecurityPolicyMiddleware",
+    # Static files answer here, before sessions or CSRF run (see "Browser stack" below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # DRF's views are csrf_exempt (bearer tokens are not ambient credentials); the middleware
-    # stays for anything a deployment adds that uses cookies.
+    # DRF's views are csrf_exempt (bearer tokens are not ambient credentials); the browser pages
+    # and the admin, which use the session cookie, are protected by it.
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -161,3 +171,54 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
+
+# --- Browser stack: sessions, CSRF, templates, static files, Content-Security-Policy ---------------
+
+# Browsers do not separate cookies by port (RFC 6265 §8.5): the issuer and the demo apps on one host
+# would overwrite each other's `sessionid` and `csrftoken`. Each service names its own cookies
+# (settings/idp.py, settings/rp.py); these are the flags they all share.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# The shared layout (kunci/base.html) and its stylesheet live at the project level, so that the
+# issuer's pages and the demo apps' pages extend one template; each app adds its own under APP_DIRS.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# WhiteNoise serves static files from every process, in production too, straight from the apps'
+# static directories (Django's finders, scanned once at start). There is no collectstatic step for
+# `make run`, the tests or a deployment to forget: the files are the admin's and one stylesheet,
+# a few hundred KB, so hashed names and precompression (which need collectstatic and a manifest
+# that breaks every page when missing) would buy nothing worth that step. They are cached for
+# WhiteNoise's default 60 s.
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+
+# Django 5.2 has no Content-Security-Policy; settings/csp.py sends this one, in the shape of
+# Django 6.0's SECURE_CSP so that upgrading means deleting that middleware. No inline script or
+# style, nothing from elsewhere, no framing (with X-Frame-Options: DENY for older browsers).
+# `form-action` is left out on purpose: the sign-in and consent forms end in a redirect to the
+# client's redirect_uri, and browsers apply form-action to that redirect too.
+SECURE_CSP = {
+    # Scripts, styles, images, fonts and fetches from this origin only; inline ones are refused.
+    "default-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+}

@@ -10,6 +10,7 @@ from settings.environment import secret
 
 INSTALLED_APPS = [
     *INSTALLED_APPS,  # noqa: F405
+    "django.contrib.admin",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "keys",
@@ -22,6 +23,13 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "idp.urls"
+
+# The issuer's own cookie names: the demo apps on other ports of the same host have theirs
+# (settings/rp.py), and browsers do not separate cookies by port (RFC 6265 §8.5).
+SESSION_COOKIE_NAME = "kunci_session"
+CSRF_COOKIE_NAME = "kunci_csrftoken"
+# A failed CSRF check is a 403 page like the issuer's other errors (JSON for API clients).
+CSRF_FAILURE_VIEW = "idp.error_pages.csrf_failure"
 DATABASES = {"default": database("idp.sqlite3")}
 
 AUTH_USER_MODEL = "idp.User"

@@ -25,6 +25,11 @@ INSTALLED_APPS = [
 ]
 
 ROOT_URLCONF = "relying_party.urls"
+
+# Each app names its own cookies: the issuer and the other apps on other ports of the same host
+# would otherwise overwrite them, since browsers do not separate cookies by port (RFC 6265 §8.5).
+SESSION_COOKIE_NAME = f"{RP_NAME}_session"
+CSRF_COOKIE_NAME = f"{RP_NAME}_csrftoken"
 DATABASES = {"default": database(f"rp-{RP_NAME}.sqlite3")}
 
 REST_FRAMEWORK = {

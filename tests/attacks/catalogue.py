@@ -289,6 +289,8 @@ def routes(urlconf: str) -> list[Route]:
 
     def walk(patterns: list[Any], namespace: str) -> None:
         for pattern in patterns:
+            if isinstance(pattern, URLResolver) and pattern.namespace == "admin":
+                continue  # Django's admin: HTML forms behind a staff session, not the JSON API
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace)
             elif isinstance(pattern, URLPattern) and pattern.name:
