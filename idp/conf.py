@@ -24,9 +24,9 @@ IDP_DEFAULTS: dict[str, Any] = {
     # Seconds of one throttling window.
     "LOGIN_FAILURE_WINDOW": 300,
     # Seconds after a rotation during which presenting the rotated refresh token again is a
-    # retry (401 token_already_rotated), not theft; 0, the default, treats every reuse as theft
-    # and ends the session (RFC 9700 §4.14.2).
-    "REFRESH_REUSE_GRACE": 0,
+    # retry that gets a new pair, as long as the successor was never sent to a client nor used
+    # (idp/sessions.py); 0 treats every such repeat as reuse and ends the session (RFC 9700 §4.14.2).
+    "REFRESH_REUSE_GRACE": 5,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

@@ -61,7 +61,7 @@ KUNCI_IDP = {
     "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
     "ACCESS_TOKEN_LIFETIME": _access_lifetime,
     "REFRESH_TOKEN_LIFETIME": _refresh_lifetime,
-    "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 0)),
+    "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 5)),
 }
 
 _kek, KEY_ENCRYPTION_KEY_IS_DEMO = secret("KUNCI_KEY_ENCRYPTION_KEY", "key-encryption-key")
