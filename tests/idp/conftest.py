@@ -5,27 +5,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
-from idp import sessions
 from idp.tokens import RefreshToken
 
 
 @contextmanager
 def answers_lost() -> Iterator[list[str]]:
-    """Within, a refresh commits and then fails before it answers, as when the database link drops
-    during COMMIT; yield the list of refresh tokens issued that no client received."""
+    """Within, the next COMMIT takes effect and then fails, as when the database link drops while
+    the database acknowledges it; yield the refresh tokens issued, which no client received.
+
+    Needs a test whose transactions really commit (`django_db(transaction=True)`).
+    """
     issued: list[str] = []
-    sign = RefreshToken.sign_and_record
+    backend = type(connections["default"])
+    sign, commit = RefreshToken.sign_and_record, backend.commit
+    dropped: list[bool] = []
 
     def recording_sign(self: RefreshToken) -> str:
         issued.append(sign(self))
         return issued[-1]
 
-    def link_down(*args: object) -> bool:
-        raise OperationalError("server closed the connection unexpectedly")
+    def commit_then_drop_the_link(wrapper: object) -> None:
+        commit(wrapper)
+        if not dropped:
+            dropped.append(True)
+            raise OperationalError("server closed the connection unexpectedly")
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RefreshToken, "sign_and_record", recording_sign)
-        patch.setattr(sessions, "_answer", link_down)
+        patch.setattr(backend, "commit", commit_then_drop_the_link)
         yield issued

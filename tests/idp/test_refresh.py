@@ -165,6 +165,7 @@ def test_a_refresh_carries_the_users_current_email(api, login, user):
     assert jwt.decode(access, options={"verify_signature": False})["email"] == "alice@new.example.com"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_refresh_retried_after_its_answer_was_lost_gets_a_working_pair(login, user):
     # The database committed the rotation, but the link dropped before the issuer could answer.
     first = login(user)["refresh"]
@@ -184,6 +185,7 @@ def test_a_refresh_retried_after_its_answer_was_lost_gets_a_working_pair(login, 
     assert LoginSession.objects.get(user=user).ended_at is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_past_the_reuse_grace_a_retry_ends_the_session(api, login, user):
     first = login(user)["refresh"]
     with answers_lost():

@@ -1,7 +1,7 @@
 """idp/sessions.py without HTTP: refresh rotation, retries of lost answers, reuse and concurrent duplicates.
 
 The clock is injected. A lost answer is made the way a database link cut during COMMIT makes it:
-the rotation is committed, and the request fails before it answers.
+the rotation commits, and the request fails; so these tests commit for real.
 """
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +16,7 @@ from idp.models import LoginSession, RefreshRotation, SessionEnd
 from idp.tokens import RefreshToken, TokenRejected
 from tests.idp.conftest import answers_lost
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Clock:
