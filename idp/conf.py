@@ -31,9 +31,9 @@ IDP_DEFAULTS: dict[str, Any] = {
     "PASSWORD_HASHING_SLOTS": 2,
     "PASSWORD_HASHING_WAIT": 0.5,
     # Seconds after a rotation during which presenting the rotated refresh token again is a
-    # retry (401 token_already_rotated), not theft; 0, the default, treats every reuse as theft
-    # and ends the session (RFC 9700 §4.14.2).
-    "REFRESH_REUSE_GRACE": 0,
+    # retry that gets a new pair, as long as the successor was never sent to a client nor used
+    # (idp/sessions.py); 0 treats every such repeat as reuse and ends the session (RFC 9700 §4.14.2).
+    "REFRESH_REUSE_GRACE": 5,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

@@ -56,3 +56,24 @@ class LoginSession(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.sid} of user {self.user_id}"
+
+
+class RefreshRotation(models.Model):
+    """One rotation of a refresh token: the token presented, the successor issued for it, and
+    whether the issuer ever answered with that successor.
+
+    The rotated token's reuse is judged from this row (RFC 9700 §4.14.2, see idp/sessions.py): a
+    retry is honoured only while the successor was never answered and never used.
+    """
+
+    token = models.OneToOneField(
+        "token_blacklist.OutstandingToken", primary_key=True, on_delete=models.CASCADE, related_name="rotation"
+    )
+    # The jti of the refresh token issued for `token`; a retry replaces it with a new one.
+    successor_jti = models.CharField(max_length=255, unique=True)
+    rotated_at = models.DateTimeField()
+    # When the issuer answered a request with the successor; null while no client was ever sent it.
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rotation of token {self.token_id} to {self.successor_jti}"

@@ -4,13 +4,15 @@ A session is the family of refresh tokens one login started. Refreshing blacklis
 presented token and issues its successor; the blacklist row is unique per token, so of N
 concurrent refreshes exactly one inserts it and wins. Presenting a token that was already
 rotated is reuse (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): the whole session ends, so the
-newest token of the family stops refreshing too — unless REFRESH_REUSE_GRACE allows a client a
-few seconds to retry a refresh whose answer it lost.
+newest token of the family stops refreshing too. Two kinds of repeat are not reuse: a request
+that was already on its way when the rotation it lost to committed (a concurrent duplicate), and,
+within REFRESH_REUSE_GRACE, a retry of a rotation whose answer no client was ever sent.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,14 +22,25 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from idp.conf import idp_settings
-from idp.models import LoginSession, SessionEnd
+from idp.models import LoginSession, RefreshRotation, SessionEnd
 from idp.tokens import RefreshToken, TokenRejected, new_sid
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
 class TokenPair:
     access: str
     refresh: str
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """What a refresh request found before it queued on its session's lock."""
+
+    token_id: int
+    # The successor of the presented token's rotation as committed then; None if not rotated yet.
+    successor_jti: str | None
 
 
 def start_session(user: Any) -> TokenPair:
@@ -42,44 +55,77 @@ def start_session(user: Any) -> TokenPair:
     return pair
 
 
-def refresh_session(raw_refresh: str) -> TokenPair:
-    """Rotate a refresh token: blacklist it and return a new pair, or raise TokenRejected."""
+def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPair:
+    """Rotate a refresh token: blacklist it and return a new pair, or raise TokenRejected.
+
+    Presenting a token that was already rotated (RFC 9700 §4.14.2) is, while REFRESH_REUSE_GRACE
+    is on, in this order:
+    - a concurrent duplicate if that rotation committed after this request arrived: 401
+      `token_already_rotated`; the session lives on and the winner's token keeps working;
+    - a retry if the rotation is at most REFRESH_REUSE_GRACE seconds old and its successor was
+      never sent to any client and never used: the unused successor is retired and a new pair
+      returned;
+    - otherwise reuse: the session ends (401 `token_reused`). With the grace at 0, always.
+    """
     refresh = RefreshToken(raw_refresh)
-    rejection: TokenRejected | None = None
+    # Read before the session lock and outside the transaction, so it sees only rotations that
+    # had committed when this request arrived. The database's commit order is the clock that
+    # tells a concurrent duplicate from a retry: one clock for every issuer replica, no skew.
+    arrival = _arrive(refresh["jti"])
+    if arrival is None:
+        raise TokenRejected("token_invalid", "Token is not known to this issuer")
     with transaction.atomic():
         # Locking the session row serialises refreshes of one session on PostgreSQL; on SQLite
         # the IMMEDIATE transaction already does.
         session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
-        outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
-        if session is None or outstanding is None:
+        if session is None:
             raise TokenRejected("token_invalid", "Token is not known to this issuer")
-        if not _blacklist(outstanding):
-            if session.ended_at is not None:
-                rejection = TokenRejected("token_blacklisted", "Token is blacklisted")
-            elif _rotated_within_grace(outstanding):
-                rejection = TokenRejected(
-                    "token_already_rotated", "Token was just rotated; use the refresh token that replaced it"
-                )
-            else:
-                _end(session, SessionEnd.REUSE)
-                rejection = TokenRejected(
-                    "token_reused", "Token was already used; its session has been ended"
-                )
-        elif session.ended_at is not None:
-            rejection = TokenRejected("session_ended", "The session of this token has ended")
-        else:
-            user = get_user_model()._default_manager.filter(pk=refresh["user_id"]).first()
-            if user is None or not user.is_active:
-                rejection = TokenRejected("user_inactive", "User is inactive or gone")
-            else:
-                successor = refresh.successor(user)
-                pair = TokenPair(access=str(successor.access_token), refresh=successor.sign_and_record())
-                session.expires_at = successor.expires_at
-                session.save(update_fields=["expires_at"])
+        outcome = _rotate(refresh, arrival, session, clock())
+        if isinstance(outcome, RefreshToken):
+            pair = TokenPair(access=str(outcome.access_token), refresh=outcome.sign_and_record())
+            session.expires_at = outcome.expires_at
+            session.save(update_fields=["expires_at"])
     # Raised after the commit, so that ending a session on reuse is not rolled back.
-    if rejection is not None:
-        raise rejection
+    if isinstance(outcome, TokenRejected):
+        raise outcome
+    # Only now, after the commit, is the successor on its way to a client. A rotation whose commit
+    # failed as the issuer saw it (the client got an error or a timeout) never gets here, so it
+    # stays open to a retry.
+    if not _answer(arrival.token_id, outcome["jti"], clock()):
+        raise _already_rotated()
     return pair
+
+
+def _rotate(refresh: RefreshToken, arrival: _Arrival, session: LoginSession, now: datetime) -> RefreshToken | TokenRejected:
+    """Decide a refresh under the session lock: return the unsigned successor, or the rejection."""
+    if _blacklist(arrival.token_id):
+        if session.ended_at is not None:
+            return TokenRejected("session_ended", "The session of this token has ended")
+        if (user := _active_user(refresh)) is None:
+            return TokenRejected("user_inactive", "User is inactive or gone")
+        successor = refresh.successor(user)
+        RefreshRotation.objects.create(token_id=arrival.token_id, successor_jti=successor["jti"], rotated_at=now)
+        return successor
+    if session.ended_at is not None:
+        return TokenRejected("token_blacklisted", "Token is blacklisted")
+    rotation = RefreshRotation.objects.filter(token_id=arrival.token_id).first()
+    # A rotation that committed after this request arrived is one it raced, not one it repeats.
+    # With no grace, every repeat is reuse, as RFC 9700 §4.14.2 has it.
+    lost_a_race = rotation is not None and rotation.successor_jti != arrival.successor_jti
+    if lost_a_race and idp_settings.REFRESH_REUSE_GRACE > 0:
+        return _already_rotated()
+    if rotation is not None and (unused := _unused_successor(rotation, now)) is not None:
+        if (user := _active_user(refresh)) is None:
+            return TokenRejected("user_inactive", "User is inactive or gone")
+        # The successor never reached a client: retire it, so that the family keeps exactly one
+        # live refresh token.
+        _blacklist(unused)
+        successor = refresh.successor(user)
+        rotation.successor_jti, rotation.rotated_at = successor["jti"], now
+        rotation.save(update_fields=["successor_jti", "rotated_at"])
+        return successor
+    _end(session, SessionEnd.REUSE, now)
+    return TokenRejected("token_reused", "Token was already used; its session has been ended")
 
 
 def end_session(refresh: RefreshToken) -> None:
@@ -90,7 +136,7 @@ def end_session(refresh: RefreshToken) -> None:
         session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
         outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
         if outstanding is not None:
-            _blacklist(outstanding)
+            _blacklist(outstanding.id)
         if session is not None and session.ended_at is None:
             _end(session, SessionEnd.LOGOUT)
 
@@ -108,25 +154,66 @@ def end_all_sessions(user: Any) -> int:
     return ended
 
 
-def _blacklist(outstanding: OutstandingToken) -> bool:
-    """Blacklist `outstanding`; return False if it already was (the unique row decides races)."""
+def _arrive(jti: str) -> _Arrival | None:
+    """Return the presented token's row id and its committed successor, or None if unknown."""
+    row = OutstandingToken.objects.filter(jti=jti).values_list("id", "rotation__successor_jti").first()
+    return None if row is None else _Arrival(token_id=row[0], successor_jti=row[1])
+
+
+def _answer(token_id: int, successor_jti: str, at: datetime) -> bool:
+    """Record that the successor of `token_id` is being sent to a client; False if a retry replaced it.
+
+    A compare-and-set: of the requests that issued successors for one token, only the one whose
+    successor is still current answers with it, so a retired successor is never handed out.
+    """
+    return bool(
+        RefreshRotation.objects.filter(token_id=token_id, successor_jti=successor_jti, answered_at__isnull=True).update(
+            answered_at=at
+        )
+    )
+
+
+def _already_rotated() -> TokenRejected:
+    return TokenRejected(
+        "token_already_rotated", "A concurrent refresh rotated this token; use the refresh token that replaced it"
+    )
+
+
+def _active_user(refresh: RefreshToken) -> Any | None:
+    """Return the user `refresh` was issued to, or None if that user is gone or inactive."""
+    user = get_user_model()._default_manager.filter(pk=refresh["user_id"]).first()
+    return user if user is not None and user.is_active else None
+
+
+def _unused_successor(rotation: RefreshRotation, now: datetime) -> int | None:
+    """Return the id of `rotation`'s successor if a retry may still replace it, else None.
+
+    RFC 9700 §4.14.2 ends the family when a rotated token comes back. The one repeat that is not
+    a second party is a client retrying a refresh whose answer it never got: allowed for
+    REFRESH_REUSE_GRACE seconds, only while no client was ever sent the successor, and only while
+    the successor was never presented (a used or logged-out successor is blacklisted).
+    """
+    grace = idp_settings.REFRESH_REUSE_GRACE
+    if grace <= 0 or rotation.answered_at is not None or now - rotation.rotated_at > timedelta(seconds=grace):
+        return None
+    return (
+        OutstandingToken.objects.filter(jti=rotation.successor_jti, blacklistedtoken__isnull=True)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def _blacklist(token_id: int) -> bool:
+    """Blacklist the outstanding token `token_id`; return False if it already was (the unique row decides races)."""
     try:
         with transaction.atomic():
-            BlacklistedToken.objects.create(token=outstanding)
+            BlacklistedToken.objects.create(token_id=token_id)
     except IntegrityError:
         return False
     return True
 
 
-def _rotated_within_grace(outstanding: OutstandingToken) -> bool:
-    grace = idp_settings.REFRESH_REUSE_GRACE
-    if not grace:
-        return False
-    since = timezone.now() - timedelta(seconds=grace)
-    return BlacklistedToken.objects.filter(token=outstanding, blacklisted_at__gt=since).exists()
-
-
-def _end(session: LoginSession, reason: SessionEnd) -> None:
-    session.ended_at = timezone.now()
+def _end(session: LoginSession, reason: SessionEnd, at: datetime | None = None) -> None:
+    session.ended_at = at or timezone.now()
     session.end_reason = reason
     session.save(update_fields=["ended_at", "end_reason"])

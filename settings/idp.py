@@ -72,7 +72,7 @@ KUNCI_IDP = {
     "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
     "ACCESS_TOKEN_LIFETIME": _access_lifetime,
     "REFRESH_TOKEN_LIFETIME": _refresh_lifetime,
-    "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 0)),
+    "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 5)),
 }
 
 # Login throttling and the bound on concurrent password hashing, each from KUNCI_<NAME> when set;

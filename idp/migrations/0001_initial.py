@@ -1,10 +1,13 @@
-# The initial schema of Kunci's issuer: users (case-insensitively unique email) and login sessions.
+# The issuer's first tables: users (case-insensitively unique email), login sessions and OAuth clients.
 
+import authlib.oauth2.rfc6749.models
 import django.contrib.auth.validators
 import django.db.models.deletion
 import django.db.models.functions.text
 import django.utils.timezone
 import idp.models
+import idp.oauth.credentials
+import idp.oauth.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -18,6 +21,27 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.CreateModel(
+            name='Client',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('client_id', models.CharField(default=idp.oauth.credentials.generate_client_id, editable=False, max_length=64, unique=True)),
+                ('secret_digest', models.CharField(blank=True, editable=False, max_length=64)),
+                ('name', models.CharField(error_messages={'unique': 'A client with this name already exists.'}, help_text='Shown to people on the sign-in and consent pages.', max_length=100, unique=True)),
+                ('redirect_uris', models.JSONField(blank=True, default=list, help_text='Matched exactly, character for character (RFC 6749 §3.1.2.3, RFC 9700 §2.1).')),
+                ('post_logout_redirect_uris', models.JSONField(blank=True, default=list, help_text='Where RP-Initiated Logout may send the browser afterwards; matched exactly.')),
+                ('backchannel_logout_uri', models.CharField(blank=True, help_text='Where Kunci posts logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.2).', max_length=2000)),
+                ('token_endpoint_auth_method', models.CharField(choices=[('client_secret_basic', 'client_secret_basic (HTTP Basic, RFC 6749 §2.3.1)'), ('client_secret_post', 'client_secret_post (form body, RFC 6749 §2.3.1)'), ('none', 'none (public client: no secret, PKCE required)')], default='client_secret_basic', max_length=32)),
+                ('allowed_scopes', models.JSONField(blank=True, default=idp.oauth.models.default_scopes, help_text='Scopes this client may be granted; others it asks for are ignored.')),
+                ('trusted', models.BooleanField(default=False, help_text='Skip the consent page: for first-party applications.')),
+                ('accepts_shared_audience', models.BooleanField(default=False, help_text="The client accepts access tokens with the shared audience that Kunci's relying parties verify.")),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+            ],
+            options={
+                'ordering': ['name'],
+            },
+            bases=(authlib.oauth2.rfc6749.models.ClientMixin, models.Model),
+        ),
         migrations.CreateModel(
             name='User',
             fields=[

@@ -1,4 +1,5 @@
 import hashlib
+import threading
 from datetime import timedelta
 
 import jwt
@@ -8,9 +9,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from idp.models import LoginSession, SessionEnd
+from idp import sessions
+from idp.models import LoginSession, RefreshRotation, SessionEnd
 from keys.keyring import rotate_keys
 from tests.conftest import PASSWORD, run_concurrently
+from tests.idp.conftest import answers_lost
 
 pytestmark = pytest.mark.django_db
 
@@ -162,41 +165,56 @@ def test_a_refresh_carries_the_users_current_email(api, login, user):
     assert jwt.decode(access, options={"verify_signature": False})["email"] == "alice@new.example.com"
 
 
-@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
-def test_within_the_reuse_grace_a_retried_refresh_is_refused_without_ending_the_session(api, login, user):
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_retried_after_its_answer_was_lost_gets_a_working_pair(login, user):
+    # The database committed the rotation, but the link dropped before the issuer could answer.
     first = login(user)["refresh"]
-    second = _refresh(api, first).json()
+    client = APIClient(raise_request_exception=False)
+    with answers_lost() as issued:
+        assert _refresh(client, first).status_code != 200
+    [lost] = issued
 
-    retry = _refresh(api, first)
+    retry = _refresh(client, first)
 
-    assert retry.status_code == 401
-    assert retry.json()["code"] == "token_already_rotated"
+    assert retry.status_code == 200
+    assert set(retry.json()) == {"access", "refresh"}
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {retry.json()['access']}")
+    assert client.get("/api/me").status_code == 200
+    assert _refresh(client, retry.json()["refresh"]).status_code == 200
+    assert BlacklistedToken.objects.filter(token__jti=jwt.decode(lost, options={"verify_signature": False})["jti"]).exists()
     assert LoginSession.objects.get(user=user).ended_at is None
-    assert _refresh(api, second["refresh"]).status_code == 200
 
 
-@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
-def test_past_the_reuse_grace_reuse_still_ends_the_session(api, login, user):
+@pytest.mark.django_db(transaction=True)
+def test_past_the_reuse_grace_a_retry_ends_the_session(api, login, user):
     first = login(user)["refresh"]
-    _refresh(api, first)
-    BlacklistedToken.objects.update(blacklisted_at=timezone.now() - timedelta(seconds=31))
+    with answers_lost():
+        _refresh(APIClient(raise_request_exception=False), first)
+    RefreshRotation.objects.update(rotated_at=timezone.now() - timedelta(seconds=6))
 
     reuse = _refresh(api, first)
 
+    assert reuse.status_code == 401
     assert reuse.json()["code"] == "token_reused"
     assert LoginSession.objects.get(user=user).end_reason == SessionEnd.REUSE
 
 
 @pytest.mark.django_db(transaction=True)
-@override_settings(KUNCI_IDP={"REFRESH_REUSE_GRACE": 30})
-def test_with_a_grace_the_winner_of_concurrent_refreshes_keeps_its_session(keyring, user):
+def test_the_winner_of_concurrent_refreshes_keeps_its_session(keyring, user, monkeypatch):
     token = APIClient().post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()["refresh"]
+    # Concurrent means that every request arrived before the winner committed; a thread that is
+    # scheduled late would arrive after the answer, and repeat the token like a thief.
+    arrive, arrived = sessions._arrive, threading.Barrier(5)
+    monkeypatch.setattr(sessions, "_arrive", lambda jti: (arrive(jti), arrived.wait())[0])
 
     answers = run_concurrently([lambda: _refresh(APIClient(), token)] * 5)
+    monkeypatch.setattr(sessions, "_arrive", arrive)
 
     winners = [answer for answer in answers if answer.status_code == 200]
     assert len(winners) == 1
     assert {answer.json()["code"] for answer in answers if answer.status_code == 401} == {"token_already_rotated"}
+    assert LoginSession.objects.get(user=user).ended_at is None
+    assert BlacklistedToken.objects.count() == 1
     again = APIClient().post("/api/login/refresh", {"refresh": winners[0].json()["refresh"]}, format="json")
     assert again.status_code == 200
 
