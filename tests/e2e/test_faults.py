@@ -162,11 +162,6 @@ def test_logins_refused_by_a_database_outage_do_not_count_against_the_throttle(d
 
 
 @needs_postgresql
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="needs a retried refresh within the grace window to return a working pair",
-)
 def test_a_refresh_retried_after_a_lost_commit_gets_a_working_pair_and_keeps_the_session(database_link):
     deployment, proxy, issuer = database_link
     _create_users(deployment, "alice")
