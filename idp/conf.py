@@ -29,7 +29,7 @@ IDP_DEFAULTS: dict[str, Any] = {
     # Password hashes computed at once per process (each Argon2id hash holds 19 MiB), and the
     # seconds a login waits for a free slot before 503 server_busy.
     "PASSWORD_HASHING_SLOTS": 2,
-    "PASSWORD_HASHING_WAIT": 0.5,
+    "PASSWORD_HASHING_WAIT": 0,
     # Seconds after a rotation during which presenting the rotated refresh token again is a
     # retry that gets a new pair, as long as the successor was never sent to a client nor used
     # (idp/sessions.py); 0 treats every such repeat as reuse and ends the session (RFC 9700 §4.14.2).
