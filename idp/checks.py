@@ -88,3 +88,18 @@ def check_schema_is_current(
                 )
             )
     return errors
+
+
+@register()
+def check_authorization_code_lifetime(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    seconds = idp_settings.AUTHORIZATION_CODE_SECONDS
+    # RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= 600:
+        return [
+            Error(
+                f"KUNCI_IDP['AUTHORIZATION_CODE_SECONDS'] must be whole seconds from 1 to 600, got {seconds!r}.",
+                hint="Set KUNCI_AUTHORIZATION_CODE_SECONDS; the default, 60, suits a browser redirect.",
+                id="idp.E005",
+            )
+        ]
+    return []

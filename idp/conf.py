@@ -34,6 +34,10 @@ IDP_DEFAULTS: dict[str, Any] = {
     # retry that gets a new pair, as long as the successor was never sent to a client nor used
     # (idp/sessions.py); 0 treats every such repeat as reuse and ends the session (RFC 9700 §4.14.2).
     "REFRESH_REUSE_GRACE": 5,
+    # Seconds an authorization code may be redeemed after it is issued. RFC 6749 §4.1.2: "A
+    # maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a browser redirect and
+    # one token request take seconds, so a minute leaves a stolen code little time.
+    "AUTHORIZATION_CODE_SECONDS": 60,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

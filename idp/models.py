@@ -6,8 +6,8 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 
-# The client registry lives in its own package and belongs to this app (label `idp`).
-from idp.oauth.models import Client  # noqa: F401
+# The client registry and its authorization codes live in their own package and belong to this app (label `idp`).
+from idp.oauth.models import AuthorizationCode, Client  # noqa: F401
 
 
 class KunciUserManager(UserManager):

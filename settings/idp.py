@@ -84,6 +84,7 @@ _IDP_KNOBS = {
     "LOGIN_FAILURE_WINDOW": int,
     "PASSWORD_HASHING_SLOTS": int,
     "PASSWORD_HASHING_WAIT": float,
+    "AUTHORIZATION_CODE_SECONDS": int,
 }
 KUNCI_IDP.update({name: cast(os.environ[f"KUNCI_{name}"]) for name, cast in _IDP_KNOBS.items() if f"KUNCI_{name}" in os.environ})
 

@@ -5,13 +5,13 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from idp.conf import idp_settings
-from idp.models import LoginSession
+from idp.models import AuthorizationCode, LoginSession
 
 
 class Command(BaseCommand):
     help = (
-        "Delete expired refresh-token records in batches, in constant memory, and the login "
-        "sessions whose tokens have all expired."
+        "Delete expired refresh-token records in batches, in constant memory, the login "
+        "sessions whose tokens have all expired, and expired authorization codes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,5 +36,16 @@ class Command(BaseCommand):
         # A session is over for good once its newest refresh token has expired; an ended one, at
         # the latest one refresh lifetime after it ended.
         ended_before = now - idp_settings.REFRESH_TOKEN_LIFETIME
-        sessions = LoginSession.objects.filter(Q(expires_at__lte=now) | Q(ended_at__lte=ended_before)).delete()[0]
-        self.stdout.write(f"deleted {total} expired tokens and {sessions} finished sessions")
+        # An expired code can no longer be redeemed. A redeemed one is kept one refresh lifetime
+        # past its expiry, while the tokens its redemption created may live: a replay within that
+        # time is still recognised, and ends them (idp/oauth/codes.py). No row refers to a code,
+        # so this is one DELETE.
+        codes = AuthorizationCode.objects.filter(
+            Q(expires_at__lte=now, redeemed_at__isnull=True) | Q(expires_at__lte=ended_before)
+        ).delete()[0]
+        # Counted by model: deleting a session also deletes the codes issued under it.
+        _, deleted = LoginSession.objects.filter(Q(expires_at__lte=now) | Q(ended_at__lte=ended_before)).delete()
+        sessions = deleted.get(LoginSession._meta.label, 0)
+        self.stdout.write(
+            f"deleted {total} expired tokens, {codes} expired authorization codes and {sessions} finished sessions"
+        )
