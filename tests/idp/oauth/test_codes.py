@@ -275,7 +275,7 @@ def test_a_redeemed_code_presented_by_another_client_tells_it_nothing(app, other
         _redeem(code, other)
 
 
-def test_a_code_for_the_same_session_and_client_is_not_redeemed_by_anothers_digest(app, session):
+def test_redeeming_one_code_leaves_another_of_the_same_session_redeemable(app, session):
     first, second = _issue(app, session), _issue(app, session)
     _redeem(first, app)
 
