@@ -87,12 +87,14 @@ def _kid(token: str) -> str:
 
 
 MINT_CODE = """
-from idp.tokens import RefreshToken
+from django.utils import timezone
+from idp import jws, tokens
 class User:
     def __init__(self, n): self.pk = n; self.email = "user%d@example.test" % n
     def get_username(self): return "user%d" % self.pk
 for n in range(1, USERS + 1):
-    print(str(RefreshToken.for_session(User(n), "bench%028d" % n).access_token))
+    claims = tokens.access_claims(User(n), sid="bench%028d" % n, now=timezone.now())
+    print(jws.sign(claims, typ=tokens.ACCESS_TYP))
 """
 
 

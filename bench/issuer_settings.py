@@ -1,7 +1,8 @@
 """The issuer's settings for the issuer benchmarks, with stock simplejwt HS256 configured beside Kunci.
 
-Kunci's token classes bring their own RS256 backend and ignore SIMPLE_JWT's algorithm and key, so
-one process can run Kunci's refresh and stock simplejwt's HS256 refresh on the same database.
+Kunci mints with its keyring and never reads SIMPLE_JWT's algorithm or key, so one process can run
+Kunci's refresh and stock simplejwt's HS256 refresh (rotating and blacklisting, as simplejwt does
+when told to) on the same database.
 """
 from __future__ import annotations
 
@@ -13,5 +14,8 @@ SIMPLE_JWT = {
     **SIMPLE_JWT,  # noqa: F405
     "ALGORITHM": "HS256",
     "SIGNING_KEY": os.environ["BENCH_STOCK_SECRET"],
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
 }
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import HTTP_HEADER_ENCODING, authentication
+from rest_framework import authentication
 from rest_framework.request import Request
 
-from idp.exceptions import InvalidToken, bearer_challenge
+from idp.errors import InvalidToken, bearer_challenge
+from idp.exceptions import SessionEnded, TokenRejected, UserInactive
 from idp.models import LoginSession
-from idp.tokens import AccessToken, TokenRejected
+from idp.verification import ACCESS_PROFILE, verifier
+from relying_party.verifier import VerifiedToken, bearer_token
 
 
 class AccessTokenAuthentication(authentication.BaseAuthentication):
     """Authenticate `Authorization: Bearer <access token>`; return None for any other scheme."""
 
-    def authenticate(self, request: Request) -> tuple[Any, AccessToken] | None:
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != b"bearer":
+    def authenticate(self, request: Request) -> tuple[Any, VerifiedToken] | None:
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"bearer":
             return None
-        if len(header) != 2:
-            raise InvalidToken(TokenRejected("token_invalid", "Authorization header must be 'Bearer <token>'"))
+        access = verifier(ACCESS_PROFILE)
         try:
-            token = AccessToken(header[1].decode(HTTP_HEADER_ENCODING))
+            token = access.verify(bearer_token(parts, max_token_bytes=access.max_token_bytes))
         except TokenRejected as e:
             raise InvalidToken(e) from e
         # The issuer holds the sessions, so unlike a relying party it can refuse an access token
@@ -32,12 +33,10 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if session is None:
-            raise InvalidToken(TokenRejected("session_ended", "The session of this token has ended"))
+            raise InvalidToken(SessionEnded())
         if not session.user.is_active:
-            raise InvalidToken(TokenRejected("user_inactive", "User is inactive"))
+            raise InvalidToken(UserInactive())
         return session.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return bearer_challenge()
-
-

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from idp.conf import idp_settings
-from idp.tokens import ALGORITHM
+from idp.jws import ALGORITHM
 from keys import keyring
 from keys.conf import keys_settings
 

@@ -1,57 +1,72 @@
-"""The issuer's API errors: small APIException subclasses, each with a stable code."""
+"""The issuer's domain errors: each carries a stable machine `code` and a human `description`.
+
+Free of HTTP on purpose, like relying_party/exceptions.py (whose token refusals the issuer shares):
+each endpoint renders them its own way. The JSON API answers `{detail, code}` (idp/errors.py);
+the OAuth endpoints answer RFC 6749 §5.2 `{error, error_description}`.
+"""
 from __future__ import annotations
 
-from rest_framework import exceptions
+from relying_party.exceptions import TokenRejected, UserInactive
 
-from idp.tokens import TokenRejected
-from relying_party.authentication import bearer_challenge as relying_party_challenge
-
-REALM = "kunci"
-
-
-class InvalidCredentials(exceptions.AuthenticationFailed):
-    default_detail = "Unable to log in with the provided credentials."
-    default_code = "invalid_credentials"
-
-
-class InvalidToken(exceptions.AuthenticationFailed):
-    """A token was presented and refused; the code says why."""
-
-    def __init__(self, rejection: TokenRejected) -> None:
-        super().__init__(rejection.detail, rejection.code)
+__all__ = [
+    "CredentialsRefused",
+    "IssuerError",
+    "SessionEnded",
+    "TokenAlreadyRotated",
+    "TokenBlacklisted",
+    "TokenNotYours",
+    "TokenRejected",
+    "TokenReused",
+    "TokenUnknown",
+    "UserInactive",
+]
 
 
-class TooManyLoginAttempts(exceptions.Throttled):
-    default_detail = "Too many failed logins."
-    default_code = "too_many_attempts"
+class IssuerError(Exception):
+    """A request the issuer refuses; `code` is the stable reason, `description` says it to a human."""
 
-    def __init__(self, wait: int) -> None:
-        super().__init__(wait=wait, detail="Too many failed logins.")
+    code = "invalid_request"
+    description = "The request was refused"
 
-
-class PasswordCheckBusy(exceptions.APIException):
-    """Every password hashing slot of the worker is taken: retry shortly, on this or another worker."""
-
-    status_code = 503
-    default_detail = "Too many password checks in progress; try again shortly."
-    default_code = "server_busy"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wait = 1  # DRF turns `wait` into Retry-After (RFC 9110 §10.2.3).
+    def __init__(self, description: str | None = None) -> None:
+        if description is not None:
+            self.description = description
+        super().__init__(self.description)
 
 
-class KeyringUnavailable(exceptions.APIException):
-    status_code = 503
-    default_detail = "The issuer's signing keys are unavailable; try again later."
-    default_code = "keyring_unavailable"
+class CredentialsRefused(IssuerError):
+    code = "invalid_credentials"
+    description = "Unable to log in with the provided credentials."
 
 
-class TokenNotYours(exceptions.PermissionDenied):
-    default_detail = "This refresh token belongs to another user."
-    default_code = "token_not_yours"
+class TokenNotYours(IssuerError):
+    code = "token_not_yours"
+    description = "This refresh token belongs to another user."
 
 
-def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
-    """Return the issuer's RFC 6750 §3 `WWW-Authenticate` value."""
-    return relying_party_challenge(error, description, realm=REALM)
+# Refusals of a refresh token that verified: the session and rotation rules (idp/sessions.py).
+
+
+class TokenUnknown(TokenRejected):
+    code = "token_invalid"
+    description = "Token is not known to this issuer"
+
+
+class SessionEnded(TokenRejected):
+    code = "session_ended"
+    description = "The session of this token has ended"
+
+
+class TokenBlacklisted(TokenRejected):
+    code = "token_blacklisted"
+    description = "Token is blacklisted"
+
+
+class TokenReused(TokenRejected):
+    code = "token_reused"
+    description = "Token was already used; its session has been ended"
+
+
+class TokenAlreadyRotated(TokenRejected):
+    code = "token_already_rotated"
+    description = "A concurrent refresh rotated this token; use the refresh token that replaced it"

@@ -7,10 +7,14 @@ rotated is reuse (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): the whole session 
 newest token of the family stops refreshing too. Two kinds of repeat are not reuse: a request
 that was already on its way when the rotation it lost to committed (a concurrent duplicate), and,
 within REFRESH_REUSE_GRACE, a retry of a rotation whose answer no client was ever sent.
+
+Tokens are minted here, in sight: claims from idp/tokens.py, signed by `jws.sign`, and each refresh
+token recorded as an OutstandingToken (`record_refresh`) in the transaction that issues it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,9 +25,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from idp import jws, tokens
 from idp.conf import idp_settings
+from idp.exceptions import (
+    SessionEnded,
+    TokenAlreadyRotated,
+    TokenBlacklisted,
+    TokenRejected,
+    TokenReused,
+    TokenUnknown,
+    UserInactive,
+)
 from idp.models import LoginSession, RefreshRotation, SessionEnd
-from idp.tokens import RefreshToken, TokenRejected, new_sid
+from idp.verification import verify_refresh
+from relying_party.verifier import VerifiedToken
 
 Clock = Callable[[], datetime]
 
@@ -43,16 +58,36 @@ class _Arrival:
     successor_jti: str | None
 
 
-def start_session(user: Any) -> TokenPair:
+def start_session(user: Any, *, clock: Clock = timezone.now) -> TokenPair:
     """Open a login session for an authenticated `user` and return its first token pair."""
+    now = clock()
+    refresh = tokens.refresh_claims(user, sid=tokens.new_sid(), now=now)
+    # Signed before the transaction: on a fresh deployment the first signature creates the keys.
+    pair = _sign(user, refresh, now)
     with transaction.atomic():
-        refresh = RefreshToken.for_session(user, new_sid())
-        LoginSession.objects.create(
-            sid=refresh["sid"], user=user, created_at=timezone.now(), expires_at=refresh.expires_at
-        )
-        pair = TokenPair(access=str(refresh.access_token), refresh=refresh.sign_and_record())
+        LoginSession.objects.create(sid=refresh["sid"], user=user, created_at=now, expires_at=tokens.expires_at(refresh))
+        record_refresh(refresh, pair.refresh)
         update_last_login(None, user)
     return pair
+
+
+def _sign(user: Any, refresh: dict[str, Any], now: datetime) -> TokenPair:
+    """Sign `refresh` and an access token of the same session for `user`."""
+    access = jws.sign(tokens.access_claims(user, sid=refresh["sid"], now=now), typ=tokens.ACCESS_TYP)
+    return TokenPair(access=access, refresh=jws.sign(refresh, typ=tokens.REFRESH_TYP))
+
+
+def record_refresh(claims: Mapping[str, Any], encoded: str) -> None:
+    """Record the signed refresh token `encoded` as outstanding: rotation and logout find it by jti."""
+    OutstandingToken.objects.create(
+        user_id=claims["user_id"],
+        jti=claims["jti"],
+        # A digest, not the token: whoever reads the database must not get live refresh tokens.
+        # Kunci finds outstanding tokens by jti and never reads this column.
+        token=hashlib.sha256(encoded.encode()).hexdigest(),
+        created_at=tokens.issued_at(claims),
+        expires_at=tokens.expires_at(claims),
+    )
 
 
 def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPair:
@@ -67,23 +102,26 @@ def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPa
       returned;
     - otherwise reuse: the session ends (401 `token_reused`). With the grace at 0, always.
     """
-    refresh = RefreshToken(raw_refresh)
+    refresh = verify_refresh(raw_refresh, now=clock().timestamp())
     # Read before the session lock and outside the transaction, so it sees only rotations that
     # had committed when this request arrived. The database's commit order is the clock that
     # tells a concurrent duplicate from a retry: one clock for every issuer replica, no skew.
     arrival = _arrive(refresh["jti"])
     if arrival is None:
-        raise TokenRejected("token_invalid", "Token is not known to this issuer")
+        raise TokenUnknown()
     with transaction.atomic():
         # Locking the session row serialises refreshes of one session on PostgreSQL; on SQLite
         # the IMMEDIATE transaction already does.
         session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
         if session is None:
-            raise TokenRejected("token_invalid", "Token is not known to this issuer")
-        outcome = _rotate(refresh, arrival, session, clock())
-        if isinstance(outcome, RefreshToken):
-            pair = TokenPair(access=str(outcome.access_token), refresh=outcome.sign_and_record())
-            session.expires_at = outcome.expires_at
+            raise TokenUnknown()
+        now = clock()
+        outcome = _rotate(refresh, arrival, session, now)
+        if not isinstance(outcome, TokenRejected):
+            user, successor = outcome
+            pair = _sign(user, successor, now)
+            record_refresh(successor, pair.refresh)
+            session.expires_at = tokens.expires_at(successor)
             session.save(update_fields=["expires_at"])
     # Raised after the commit, so that ending a session on reuse is not rolled back.
     if isinstance(outcome, TokenRejected):
@@ -91,44 +129,46 @@ def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPa
     # Only now, after the commit, is the successor on its way to a client. A rotation whose commit
     # failed as the issuer saw it (the client got an error or a timeout) never gets here, so it
     # stays open to a retry.
-    if not _answer(arrival.token_id, outcome["jti"], clock()):
-        raise _already_rotated()
+    if not _answer(arrival.token_id, successor["jti"], clock()):
+        raise TokenAlreadyRotated()
     return pair
 
 
-def _rotate(refresh: RefreshToken, arrival: _Arrival, session: LoginSession, now: datetime) -> RefreshToken | TokenRejected:
-    """Decide a refresh under the session lock: return the unsigned successor, or the rejection."""
+def _rotate(
+    refresh: VerifiedToken, arrival: _Arrival, session: LoginSession, now: datetime
+) -> tuple[Any, dict[str, Any]] | TokenRejected:
+    """Decide a refresh under the session lock: return the user and the successor's claims, or the rejection."""
     if _blacklist(arrival.token_id):
         if session.ended_at is not None:
-            return TokenRejected("session_ended", "The session of this token has ended")
+            return SessionEnded()
         if (user := _active_user(refresh)) is None:
-            return TokenRejected("user_inactive", "User is inactive or gone")
-        successor = refresh.successor(user)
+            return UserInactive("User is inactive or gone")
+        successor = tokens.refresh_claims(user, sid=refresh["sid"], now=now)
         RefreshRotation.objects.create(token_id=arrival.token_id, successor_jti=successor["jti"], rotated_at=now)
-        return successor
+        return user, successor
     if session.ended_at is not None:
-        return TokenRejected("token_blacklisted", "Token is blacklisted")
+        return TokenBlacklisted()
     rotation = RefreshRotation.objects.filter(token_id=arrival.token_id).first()
     # A rotation that committed after this request arrived is one it raced, not one it repeats.
     # With no grace, every repeat is reuse, as RFC 9700 §4.14.2 has it.
     lost_a_race = rotation is not None and rotation.successor_jti != arrival.successor_jti
     if lost_a_race and idp_settings.REFRESH_REUSE_GRACE > 0:
-        return _already_rotated()
+        return TokenAlreadyRotated()
     if rotation is not None and (unused := _unused_successor(rotation, now)) is not None:
         if (user := _active_user(refresh)) is None:
-            return TokenRejected("user_inactive", "User is inactive or gone")
+            return UserInactive("User is inactive or gone")
         # The successor never reached a client: retire it, so that the family keeps exactly one
         # live refresh token.
         _blacklist(unused)
-        successor = refresh.successor(user)
+        successor = tokens.refresh_claims(user, sid=refresh["sid"], now=now)
         rotation.successor_jti, rotation.rotated_at = successor["jti"], now
         rotation.save(update_fields=["successor_jti", "rotated_at"])
-        return successor
+        return user, successor
     _end(session, SessionEnd.REUSE, now)
-    return TokenRejected("token_reused", "Token was already used; its session has been ended")
+    return TokenReused()
 
 
-def end_session(refresh: RefreshToken) -> None:
+def end_session(refresh: VerifiedToken) -> None:
     """Log out: blacklist a verified refresh token and end its session (idempotent)."""
     with transaction.atomic():
         # The session row is locked first, in the same order as refresh_session, so that a
@@ -173,13 +213,7 @@ def _answer(token_id: int, successor_jti: str, at: datetime) -> bool:
     )
 
 
-def _already_rotated() -> TokenRejected:
-    return TokenRejected(
-        "token_already_rotated", "A concurrent refresh rotated this token; use the refresh token that replaced it"
-    )
-
-
-def _active_user(refresh: RefreshToken) -> Any | None:
+def _active_user(refresh: VerifiedToken) -> Any | None:
     """Return the user `refresh` was issued to, or None if that user is gone or inactive."""
     user = get_user_model()._default_manager.filter(pk=refresh["user_id"]).first()
     return user if user is not None and user.is_active else None

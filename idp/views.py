@@ -15,17 +15,12 @@ from rest_framework.views import APIView
 
 from idp import sessions
 from idp.conf import idp_settings
-from idp.exceptions import (
-    InvalidCredentials,
-    InvalidToken,
-    TokenNotYours,
-    TooManyLoginAttempts,
-    bearer_challenge,
-)
+from idp.errors import InvalidCredentials, InvalidToken, Refused, TooManyLoginAttempts, bearer_challenge
+from idp.exceptions import TokenNotYours, TokenRejected
 from idp.schema import ERRORS, MeSerializer, MessageSerializer, TokenPairSerializer
 from idp.serializers import LoginSerializer, RefreshSerializer, UserSerializer
 from idp.throttling import LoginThrottle
-from idp.tokens import RefreshToken, TokenRejected
+from idp.verification import verify_refresh
 
 
 class CredentialsView(APIView):
@@ -88,11 +83,11 @@ class LogoutView(APIView):
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            refresh = RefreshToken(body.validated_data["refresh"])
+            refresh = verify_refresh(body.validated_data["refresh"])
         except TokenRejected as e:
             raise InvalidToken(e) from e
         if refresh["user_id"] != str(request.user.pk):
-            raise TokenNotYours()
+            raise Refused(TokenNotYours())
         sessions.end_session(refresh)
         return Response({"detail": "Logged out.", "code": "logged_out"})
 
@@ -109,7 +104,7 @@ class LogoutEverywhereView(APIView):
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
-        claims = request.auth.payload
+        claims = request.auth.claims
         return Response(
             {
                 "sub": claims["sub"],

@@ -59,6 +59,3 @@ keys_settings = AppSettings("KUNCI_KEYS", KEYS_DEFAULTS)
 def _reload_keys_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == "KUNCI_KEYS":
         keys_settings.reload()
-        from keys.keyring import forget_cached_keys
-
-        forget_cached_keys()

@@ -16,8 +16,10 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.signals import setting_changed
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -282,6 +284,12 @@ def forget_cached_keys() -> None:
     global _signing_cache, _jwks_cache
     _signing_cache = None
     _jwks_cache = None
+
+
+@receiver(setting_changed)
+def _forget_cached_keys(*, setting: str, **kwargs: object) -> None:
+    if setting == "KUNCI_KEYS":
+        forget_cached_keys()
 
 
 # --- lifecycle --------------------------------------------------------------------------------

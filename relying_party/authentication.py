@@ -6,19 +6,16 @@ Retry-After. Both work with DRF's own exception handler; relying_party.errors ad
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rest_framework import authentication, exceptions, status
 from rest_framework.request import Request
 
+from relying_party import errors
 from relying_party.conf import rp_settings
-from relying_party.exceptions import JWKSUnavailable, TokenMalformed, TokenRejected, TokenTooLarge
-from relying_party.verifier import VerifiedToken, default_verifier
-
-# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E, so no quote, no
-# backslash, nothing a header could be split on. The realm is a quoted-string held to the same set.
-_CHALLENGE_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+from relying_party.exceptions import JWKSUnavailable, TokenRejected
+from relying_party.state import default_verifier
+from relying_party.verifier import VerifiedToken, bearer_token
 # Where authenticate() leaves its refusal for authenticate_header(), which DRF calls without it.
 _REJECTION_ATTRIBUTE = "_kunci_token_rejection"
 
@@ -46,13 +43,7 @@ class KeysUnavailable(exceptions.APIException):
 
 def bearer_challenge(error: str | None = None, description: str | None = None, realm: str | None = None) -> str:
     """Return an RFC 6750 §3 `WWW-Authenticate` value for `realm` (by default this service's name)."""
-    realm = _CHALLENGE_UNSAFE.sub("", str(rp_settings.APP_NAME if realm is None else realm))
-    parts = [f'Bearer realm="{realm}"']
-    if error:
-        parts.append(f'error="{error}"')
-    if description:
-        parts.append(f'error_description="{_CHALLENGE_UNSAFE.sub("", description)}"')
-    return ", ".join(parts)
+    return errors.bearer_challenge(error, description, realm=rp_settings.APP_NAME if realm is None else realm)
 
 
 class ClaimsUser:
@@ -110,7 +101,7 @@ class JWKSAuthentication(authentication.BaseAuthentication):
         if not parts or parts[0].lower() != b"bearer":
             return None
         try:
-            verified = default_verifier().verify(self._token(parts))
+            verified = default_verifier().verify(bearer_token(parts, max_token_bytes=rp_settings.MAX_TOKEN_BYTES))
         except TokenRejected as e:
             setattr(request, _REJECTION_ATTRIBUTE, e)
             raise InvalidToken(e) from e
@@ -134,14 +125,3 @@ class JWKSAuthentication(authentication.BaseAuthentication):
         if rejection is None:
             return bearer_challenge()
         return bearer_challenge("invalid_token", rejection.description)
-
-    @staticmethod
-    def _token(parts: list[bytes]) -> str:
-        if len(parts) != 2:
-            raise TokenMalformed("Authorization header must be 'Bearer <token>'")
-        if len(parts[1]) > rp_settings.MAX_TOKEN_BYTES:
-            raise TokenTooLarge(f"Token is larger than {rp_settings.MAX_TOKEN_BYTES} bytes")
-        try:
-            return parts[1].decode("ascii")
-        except UnicodeDecodeError as e:
-            raise TokenMalformed("Token is not ASCII") from e

@@ -17,7 +17,7 @@ _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 @checks.register(checks.Tags.security)
 def check_relying_party_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Build a verifier from settings (no network) and report what its constructors refuse."""
-    from relying_party.verifier import build_verifier
+    from relying_party.state import build_verifier
 
     # Registered for the whole process once imported; a project (or test run) that neither
     # installs the app nor configures it is not a relying party, and has nothing to check.

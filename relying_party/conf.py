@@ -88,6 +88,3 @@ rp_settings = RelyingPartySettings("RELYING_PARTY", RELYING_PARTY_DEFAULTS)
 def _reload_rp_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == "RELYING_PARTY":
         rp_settings.reload()
-        from relying_party.verifier import forget_default_verifier
-
-        forget_default_verifier()

@@ -10,6 +10,7 @@ An unexpected exception is logged once, as one line (`log_unexpected_error`): Dj
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import PurePath
 from typing import Any
@@ -20,9 +21,15 @@ from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+# The module, not its function: authentication classes (imported while rest_framework.views loads
+# its settings) use bearer_challenge from here.
+from rest_framework import views as drf_views
 
 logger = logging.getLogger("kunci.relying_party")
+
+# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E, so no quote, no
+# backslash, nothing a header could be split on. The realm is a quoted-string held to the same set.
+_CHALLENGE_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 # Characters of the exception's message and of the path kept in the log line: a 500 costs one
 # short line however long the message, so bad requests cannot flood the log.
@@ -35,6 +42,20 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body is too large."
     default_code = "request_too_large"
+
+
+def bearer_challenge(error: str | None = None, description: str | None = None, *, realm: str) -> str:
+    """Return an RFC 6750 §3 `WWW-Authenticate` value for `realm`.
+
+    RFC 6750 §3.1: `error` only when a token was presented and refused; a request that carried no
+    token (or a wrong password, which is no token) gets the bare challenge.
+    """
+    parts = [f'Bearer realm="{_CHALLENGE_UNSAFE.sub("", str(realm))}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append(f'error_description="{_CHALLENGE_UNSAFE.sub("", description)}"')
+    return ", ".join(parts)
 
 
 def log_unexpected_error(
@@ -83,7 +104,7 @@ def exception_handler(exc: Exception, context: dict[str, Any], *, log: logging.L
         # Django answers these 400 outside DRF; inside a view they come from reading request.POST
         # or request.body directly (TooManyFieldsSent), or from request.get_host() (DisallowedHost).
         exc = exceptions.ParseError("Bad request.", "bad_request")
-    response = drf_exception_handler(exc, context)
+    response = drf_views.exception_handler(exc, context)
     if response is None:
         response = Response({"detail": "Internal server error.", "code": "server_error"}, status=500)
         log_unexpected_error(exc, context.get("request"), response, log=log)

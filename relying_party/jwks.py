@@ -22,12 +22,10 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from relying_party.exceptions import InvalidSetting, JWKSUnavailable, UnknownKey
+from relying_party.verifier import RSA_ALGORITHMS
 
 logger = logging.getLogger("kunci.relying_party")
 
-# Algorithms a key from this cache can verify: RSA only, so a symmetric algorithm can never be
-# fed an RSA public key as its HMAC secret (RFC 8725 §2.1, §3.1).
-RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 # RFC 7515 §2: base64url without padding.
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _MAX_AGE = re.compile(r'^max-age\s*=\s*"?(\d+)"?$')

@@ -1,8 +1,11 @@
-"""Verify Kunci access tokens locally: PyJWT for the JWS, strict checks around it, and an LRU of results.
+"""Verify Kunci tokens: PyJWT for the JWS, strict checks around it, and an LRU of results.
 
-`TokenVerifier` reads no settings: the key source, issuer, audience and algorithms are constructor
-arguments. `default_verifier()` builds the process's one verifier from `settings.RELYING_PARTY`
-when first used, and forgets it when that setting changes.
+`TokenVerifier` reads no settings and imports neither Django nor requests: the key source, issuer,
+audience, algorithms and the token *profile* are constructor arguments. A profile says which kind
+of token a verifier accepts (its header `typ`, required claims and `token_type`), so no kind is
+ever taken for another. Relying parties verify access tokens with it (their process wiring is in
+relying_party/state.py); the issuer verifies its own access and refresh tokens with it, over its
+keyring, so both sides refuse a token with the same code.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -34,20 +37,45 @@ from relying_party.exceptions import (
     WrongAudience,
     WrongIssuer,
 )
-from relying_party.jwks import RSA_ALGORITHMS
 
-# RFC 9068 §4: a resource server checks that typ is "at+jwt" or "application/at+jwt"; media
-# types compare case-insensitively (RFC 7515 §4.1.9). A refresh token's typ differs, so it fails.
-ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+# Algorithms a verifier and a JWKS cache accept: RSA only, so a symmetric algorithm can never be
+# fed an RSA public key as its HMAC secret (RFC 8725 §2.1, §3.1).
+RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 
-# Time claims are checked here, against the injectable clock; PyJWT checks iss, aud, sub and jti.
-_PYJWT_OPTIONS = {
-    "require": list(REQUIRED_CLAIMS),
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-}
+
+@dataclass(frozen=True)
+class TokenProfile:
+    """The kind of token a verifier accepts: header `typ`s, required claims and the `token_type` claim.
+
+    `types` are lower case, the one Kunci writes first, and compared case-insensitively (media types,
+    RFC 7515 §4.1.9); `token_type` None means the claim is not checked. `kind` names the token in the refusal ("an access token").
+    """
+
+    kind: str
+    types: tuple[str, ...]
+    required: tuple[str, ...]
+    token_type: str | None
+
+    def requiring(self, *claims: str) -> TokenProfile:
+        """Return this profile with `claims` required as well."""
+        return replace(self, required=tuple(dict.fromkeys((*self.required, *claims))))
+
+
+# RFC 9068 §4: a resource server checks that typ is "at+jwt" or "application/at+jwt". A refresh
+# token's typ differs, so it fails here even at a verifier that ignored `token_type`.
+ACCESS = TokenProfile(
+    kind="an access token",
+    types=("at+jwt", "application/at+jwt"),
+    required=("exp", "iat", "iss", "aud", "sub"),
+    token_type="access",
+)
+# Kunci's refresh tokens: only the issuer verifies them, and only at its refresh and logout endpoints.
+REFRESH = TokenProfile(
+    kind="a refresh token",
+    types=("refresh+jwt",),
+    required=("exp", "iat", "iss", "aud", "sub", "jti", "sid"),
+    token_type="refresh",
+)
 _PYJWT_ERRORS: list[tuple[type[Exception], type[TokenRejected], str | None]] = [
     (jwt.InvalidAudienceError, WrongAudience, None),
     (jwt.InvalidIssuerError, WrongIssuer, None),
@@ -61,7 +89,9 @@ _pyjwt = jwt.PyJWT()
 
 
 class KeySource(Protocol):
-    def get_key(self, kid: str) -> Any: ...
+    def get_key(self, kid: str) -> Any:
+        """Return the public key named `kid`, or raise UnknownKey (or JWKSUnavailable)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +150,7 @@ class _VerifiedTokens:
 
 
 class TokenVerifier:
-    """Verify access tokens signed by one issuer's published RSA keys; read no settings."""
+    """Verify tokens of one profile signed by one issuer's published RSA keys; read no settings."""
 
     def __init__(
         self,
@@ -135,6 +165,7 @@ class TokenVerifier:
         verified_cache_size: int = 4096,
         max_token_lifetime: float = 3600,
         clock: Callable[[], float] = time.time,
+        profile: TokenProfile = ACCESS,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise InvalidSetting(f"ISSUER must be the issuer's exact `iss`, a non-empty string; got {issuer!r}")
@@ -163,11 +194,25 @@ class TokenVerifier:
         self.max_token_lifetime = float(max_token_lifetime)
         self.min_rsa_bits = min_rsa_bits
         self.max_token_bytes = max_token_bytes
+        self.profile = profile
         self._verified = _VerifiedTokens(verified_cache_size)
         self._clock = clock
+        # Header segment -> parsed header, of verified tokens only (see _unverified_header).
+        self._headers_seen: dict[str, Mapping[str, Any]] = {}
+        # Time claims are checked here, against the clock; PyJWT checks iss, aud and the rest.
+        self._pyjwt_options = {
+            "require": list(profile.required),
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        }
 
-    def verify(self, token: str) -> VerifiedToken:
-        """Return the verified access token `token`; raise a TokenRejected subclass saying why not."""
+    def verify(self, token: str, *, now: float | None = None) -> VerifiedToken:
+        """Return the verified token `token`; raise a TokenRejected subclass saying why not.
+
+        `now` (seconds since the epoch) overrides the verifier's clock for this one call.
+        """
+        now = self._clock() if now is None else now
         if not isinstance(token, str):
             raise TokenMalformed("Token must be a string")
         # Refused before any parsing or crypto: size is the one check that costs nothing.
@@ -181,10 +226,10 @@ class TokenVerifier:
         if cached is not None:
             # Rule 6: a repeated token costs a lookup, for as long as it is unexpired and its key
             # is still published (get_key answers from memory; it refetches only for an unknown kid).
-            if self._clock() < cached.exp and self._current_key(cached.kid) is cached.key:
+            if now < cached.exp and self._current_key(cached.kid) is cached.key:
                 return cached
             self._verified.discard(token)
-        verified = self._verify_uncached(token)
+        verified = self._verify_uncached(token, now)
         self._verified.put(token, verified)
         return verified
 
@@ -198,14 +243,15 @@ class TokenVerifier:
         except UnknownKey:
             return None
 
-    def _verify_uncached(self, token: str) -> VerifiedToken:
-        header = _unverified_header(token)
+    def _verify_uncached(self, token: str, now: float) -> VerifiedToken:
+        header = self._unverified_header(token)
         # The header is attacker-controlled until the signature checks out. jku, x5u, jwk and x5c
         # are never read: keys come only from the configured JWKS (RFC 8725 §3.10).
         typ = header.get("typ")
-        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+        # RFC 8725 §3.11: explicit typing, so that no kind of token is accepted as another.
+        if not isinstance(typ, str) or typ.lower() not in self.profile.types:
             # Never echo the header back: it is attacker text and would land in WWW-Authenticate.
-            raise TokenWrongType("Token is not an access token (typ must be at+jwt)")
+            raise TokenWrongType(f"Token is not {self.profile.kind} (typ must be {self.profile.types[0]})")
         # The algorithm is checked against settings before any key is fetched (RFC 8725 §3.1).
         if header.get("alg") not in self.algorithms:
             raise TokenInvalid("Token uses an algorithm this service does not accept")
@@ -222,27 +268,26 @@ class TokenVerifier:
                 algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
-                options=_PYJWT_OPTIONS,
+                options=self._pyjwt_options,
             )
         except jwt.InvalidTokenError as e:
             rejection, description = next((r, d) for cls, r, d in _PYJWT_ERRORS if isinstance(e, cls))
             raise rejection(description) from e
         except (TypeError, ValueError, OverflowError, RecursionError) as e:
             raise TokenMalformed() from e
-        exp = self._check_times(claims)
-        if claims.get("token_type") != "access":
-            raise TokenWrongType()
-        _remember_header(token, header)
+        exp = self._check_times(claims, now)
+        if self.profile.token_type is not None and claims.get("token_type") != self.profile.token_type:
+            raise TokenWrongType(f"Token is not {self.profile.kind}")
+        self._remember_header(token, header)
         return VerifiedToken(MappingProxyType(claims), kid, exp, key)
 
-    def _check_times(self, claims: Mapping[str, Any]) -> float:
-        """Check exp, nbf and iat (RFC 7519 §4.1.4-4.1.6) with the leeway; return exp."""
-        now = self._clock()
+    def _check_times(self, claims: Mapping[str, Any], now: float) -> float:
+        """Check exp, nbf and iat (RFC 7519 §4.1.4-4.1.6) with the leeway at `now`; return exp."""
         exp, iat = _numeric_date(claims, "exp"), _numeric_date(claims, "iat")
         nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
         if exp <= now - self.leeway:
             raise TokenExpired()
-        # An access token that lives longer than any the issuer mints was not minted by it as
+        # A token that lives longer than any the issuer mints was not minted by it as
         # configured; refusing it also bounds how long a verified token can stay cached.
         if exp > now + self.max_token_lifetime + self.leeway:
             raise TokenInvalid("Token expires further ahead than MAX_TOKEN_LIFETIME allows")
@@ -252,39 +297,35 @@ class TokenVerifier:
             raise TokenNotYetValid("Token was issued in the future")
         return exp
 
+    def _unverified_header(self, token: str) -> Mapping[str, Any]:
+        """Parse only the header segment; a header already seen on a verified token is not parsed again.
+
+        PyJWT's get_unverified_header() decodes and validates all three segments, and decode() then
+        does it all again; the header alone is enough to pick the key, and every token of one key
+        carries the same header. decode() still validates the whole token before anything is trusted.
+        """
+        segment = token.partition(".")[0]
+        header = self._headers_seen.get(segment)
+        if header is not None:
+            return header
+        try:
+            parsed = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except (ValueError, TypeError, RecursionError) as e:  # binascii.Error and JSONDecodeError are ValueErrors
+            raise TokenMalformed() from e
+        if not isinstance(parsed, dict):
+            raise TokenMalformed("Token header is not a JSON object")
+        return MappingProxyType(parsed)
+
+    def _remember_header(self, token: str, header: Mapping[str, Any]) -> None:
+        # Only headers of verified tokens, so junk cannot fill it; one per key, so it rarely fills
+        # at all, and when years of rotations do, it starts over. A lost race costs one parse.
+        if len(self._headers_seen) >= _HEADERS_SEEN_MAX:
+            self._headers_seen.clear()
+        self._headers_seen[token.partition(".")[0]] = header
+
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_HEADERS_SEEN: dict[str, Mapping[str, Any]] = {}
 _HEADERS_SEEN_MAX = 64
-
-
-def _unverified_header(token: str) -> Mapping[str, Any]:
-    """Parse only the header segment; a header already seen on a verified token is not parsed again.
-
-    PyJWT's get_unverified_header() decodes and validates all three segments, and decode() then
-    does it all again; the header alone is enough to pick the key, and every token of one key
-    carries the same header. decode() still validates the whole token before anything is trusted.
-    """
-    segment = token.partition(".")[0]
-    header = _HEADERS_SEEN.get(segment)
-    if header is not None:
-        return header
-    try:
-        parsed = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError, RecursionError) as e:  # binascii.Error and JSONDecodeError are ValueErrors
-        raise TokenMalformed() from e
-    if not isinstance(parsed, dict):
-        raise TokenMalformed("Token header is not a JSON object")
-    return MappingProxyType(parsed)
-
-
-def _remember_header(token: str, header: Mapping[str, Any]) -> None:
-    # Only headers of verified tokens, so junk cannot fill it; one per key, so it rarely fills
-    # at all, and when years of rotations do, it starts over.
-    if len(_HEADERS_SEEN) >= _HEADERS_SEEN_MAX:
-        _HEADERS_SEEN.clear()
-    _HEADERS_SEEN[token.partition(".")[0]] = header
-
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
     # RFC 7519 §2: a NumericDate is a JSON number; bools, strings and infinities are not.
@@ -294,66 +335,17 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
     return float(value)
 
 
-_default: TokenVerifier | None = None
-_default_lock = threading.Lock()
+def bearer_token(parts: Sequence[bytes], *, max_token_bytes: int) -> str:
+    """Return the token of an `Authorization: Bearer <token>` header split on whitespace (RFC 6750 §2.1).
 
-
-def build_verifier() -> TokenVerifier:
-    """Build a verifier and its JWKS cache from the current `settings.RELYING_PARTY`."""
-    from relying_party.conf import rp_settings
-    from relying_party.jwks import JWKSCache
-
-    issuer = rp_settings.ISSUER
-    jwks_url = rp_settings.JWKS_URL
-    if not jwks_url and isinstance(issuer, str) and issuer:
-        jwks_url = f"{issuer.rstrip('/')}/.well-known/jwks.json"
-    jwks = JWKSCache(
-        jwks_url,
-        algorithms=rp_settings.ALGORITHMS,
-        min_cache_ttl=rp_settings.MIN_CACHE_TTL,
-        max_cache_ttl=rp_settings.MAX_CACHE_TTL,
-        refresh_ahead=rp_settings.REFRESH_AHEAD,
-        refetch_cooldown=rp_settings.REFETCH_COOLDOWN,
-        max_stale=rp_settings.MAX_STALE,
-        max_backoff=rp_settings.MAX_BACKOFF,
-        cold_max_backoff=rp_settings.COLD_MAX_BACKOFF,
-        fetch_timeout=rp_settings.FETCH_TIMEOUT,
-        max_jwks_bytes=rp_settings.MAX_JWKS_BYTES,
-        min_rsa_bits=rp_settings.MIN_RSA_BITS,
-    )
-    return TokenVerifier(
-        jwks=jwks,
-        issuer=issuer,
-        audience=rp_settings.AUDIENCE,
-        algorithms=rp_settings.ALGORITHMS,
-        leeway=rp_settings.LEEWAY,
-        min_rsa_bits=rp_settings.MIN_RSA_BITS,
-        max_token_bytes=rp_settings.MAX_TOKEN_BYTES,
-        verified_cache_size=rp_settings.VERIFIED_CACHE_SIZE,
-        max_token_lifetime=rp_settings.MAX_TOKEN_LIFETIME,
-    )
-
-
-def default_verifier() -> TokenVerifier:
-    """Return this process's verifier, building it from settings on first use."""
-    global _default
-    verifier = _default
-    if verifier is None:
-        # One verifier per process even when the first requests race: two would mean two JWKS fetches.
-        with _default_lock:
-            if _default is None:
-                _default = build_verifier()
-            verifier = _default
-    return verifier
-
-
-def forget_default_verifier() -> None:
-    """Drop the process's verifier (and its caches); the next use rebuilds it from settings."""
-    global _default
-    with _default_lock:
-        _default = None
-
-
-def verify_access_token(token: str) -> VerifiedToken:
-    """Verify `token` with the process's verifier; raise TokenRejected or JWKSUnavailable."""
-    return default_verifier().verify(token)
+    `parts` holds at least the scheme; a header with no token, more than one, or one that is not
+    ASCII is malformed, and an oversize one is refused before it is decoded.
+    """
+    if len(parts) != 2:
+        raise TokenMalformed("Authorization header must be 'Bearer <token>'")
+    if len(parts[1]) > max_token_bytes:
+        raise TokenTooLarge(f"Token is larger than {max_token_bytes} bytes")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError as e:
+        raise TokenMalformed("Token is not ASCII") from e

@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 from relying_party.authentication import JWKSAuthentication
 from relying_party.conf import rp_settings
 from relying_party.jwks import JWKSStats
-from relying_party.verifier import VerifiedToken, default_verifier
+from relying_party.state import default_verifier
+from relying_party.verifier import VerifiedToken
 
 # Seconds a load balancer is asked to wait before probing a relying party without keys again.
 NOT_READY_RETRY_AFTER = 5

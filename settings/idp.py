@@ -102,16 +102,13 @@ KUNCI_KEYS = {
     "RETIRED_KEY_LIFETIME": max(_access_lifetime, _refresh_lifetime),
 }
 
-# simplejwt supplies the token classes and the blacklist; Kunci's token classes bring their own
-# RS256 backend, so simplejwt's shared-secret defaults are switched off here.
+# simplejwt supplies only the OutstandingToken/BlacklistedToken tables: Kunci mints and verifies its
+# own tokens (idp/jws.py, idp/verification.py) and rotates refresh tokens in idp/sessions.py. Its
+# shared-secret defaults are switched off so that nothing could sign HS256 by accident.
 SIMPLE_JWT = {
     "ALGORITHM": "RS256",
     "SIGNING_KEY": None,
     "VERIFYING_KEY": None,
-    "AUTH_TOKEN_CLASSES": ("idp.tokens.AccessToken",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": True,
 }

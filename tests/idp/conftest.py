@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import OperationalError, connections
 
-from idp.tokens import RefreshToken
+from idp import sessions
 
 
 @contextmanager
@@ -19,12 +19,12 @@ def answers_lost() -> Iterator[list[str]]:
     """
     issued: list[str] = []
     backend = type(connections["default"])
-    sign, commit = RefreshToken.sign_and_record, backend.commit
+    record, commit = sessions.record_refresh, backend.commit
     dropped: list[bool] = []
 
-    def recording_sign(self: RefreshToken) -> str:
-        issued.append(sign(self))
-        return issued[-1]
+    def recording(claims: dict, encoded: str) -> None:
+        record(claims, encoded)
+        issued.append(encoded)
 
     def commit_then_drop_the_link(wrapper: object) -> None:
         commit(wrapper)
@@ -33,6 +33,6 @@ def answers_lost() -> Iterator[list[str]]:
             raise OperationalError("server closed the connection unexpectedly")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(RefreshToken, "sign_and_record", recording_sign)
+        patch.setattr(sessions, "record_refresh", recording)
         patch.setattr(backend, "commit", commit_then_drop_the_link)
         yield issued

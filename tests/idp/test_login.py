@@ -65,6 +65,15 @@ def test_wrong_password_and_unknown_user_get_the_same_401(api, keyring, user):
     assert not LoginSession.objects.exists()
 
 
+def test_a_wrong_password_gets_a_challenge_without_an_error_code(api, keyring, user):
+    # RFC 6750 §3.1: no token was presented, so the challenge names no error (and no invalid_token).
+    response = _failed_login(api, "alice")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="kunci"'
+
+
+
 class CountingHasher(MD5PasswordHasher):
     """Count the expensive step: MD5's verify() hashes through encode(), as make_password() does."""
 

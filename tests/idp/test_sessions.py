@@ -11,19 +11,20 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from idp import sessions
+from idp import jws, sessions, tokens
+from idp.exceptions import TokenRejected
 from idp.models import LoginSession, RefreshRotation, SessionEnd
-from idp.tokens import RefreshToken, TokenRejected
 from tests.idp.conftest import answers_lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Clock:
-    """A settable clock for `refresh_session(clock=...)`."""
+    """A settable clock for `refresh_session(clock=...)`, which also verifies and mints at its time."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+        # Starts at the time of the test: the refresh token of `first` is minted at wall-clock time.
+        self.now = datetime.now(tz=timezone.utc)
 
     def __call__(self) -> datetime:
         return self.now
@@ -251,8 +252,7 @@ def test_the_grace_is_read_at_call_time(first, clock):
 
 
 def test_a_token_this_issuer_never_recorded_is_invalid(keyring, user, clock):
-    token = RefreshToken.for_session(user, "no-such-session")
-    encoded = str(token)
+    encoded = jws.sign(tokens.refresh_claims(user, sid="no-such-session", now=clock()), typ=tokens.REFRESH_TYP)
 
     assert _rejection(encoded, clock).code == "token_invalid"
     assert not OutstandingToken.objects.exists()

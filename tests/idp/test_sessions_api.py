@@ -101,10 +101,10 @@ def test_me_without_a_token_gets_401(api, keyring):
 @pytest.mark.parametrize(
     "header, code",
     [
-        ("Bearer garbage", "token_invalid"),
-        ("Bearer a.b.c", "token_invalid"),
-        ("Bearer", "token_invalid"),
-        ("Bearer one two", "token_invalid"),
+        ("Bearer garbage", "token_malformed"),
+        ("Bearer a.b.c", "token_malformed"),
+        ("Bearer", "token_malformed"),
+        ("Bearer one two", "token_malformed"),
     ],
 )
 def test_a_bad_bearer_token_gets_401_with_an_invalid_token_challenge(api, keyring, header, code):

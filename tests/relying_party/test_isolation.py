@@ -51,6 +51,7 @@ SCRIPT = textwrap.dedent(
     import relying_party.jwks
     import relying_party.models
     import relying_party.parsers
+    import relying_party.state
     import relying_party.urls
     import relying_party.verifier
     import relying_party.views
@@ -58,7 +59,7 @@ SCRIPT = textwrap.dedent(
 
     call_command("check", fail_level="ERROR")
     call_command("migrate", verbosity=0)
-    relying_party.verifier.default_verifier()
+    relying_party.state.default_verifier()
 
     leaked = sorted(name for name in sys.modules if name.split(".")[0] in ("keys", "idp", "settings"))
     print("leaked:", leaked)

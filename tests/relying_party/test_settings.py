@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from relying_party.checks import check_relying_party_settings
 from relying_party.conf import RELYING_PARTY_DEFAULTS, rp_settings
-from relying_party.verifier import build_verifier, default_verifier
+from relying_party.state import build_verifier, default_verifier
 from tests.relying_party.issuer import AUDIENCE, ISSUER, JWKS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
