@@ -34,6 +34,9 @@ IDP_DEFAULTS: dict[str, Any] = {
     # retry that gets a new pair, as long as the successor was never sent to a client nor used
     # (idp/sessions.py); 0 treats every such repeat as reuse and ends the session (RFC 9700 §4.14.2).
     "REFRESH_REUSE_GRACE": 5,
+    # The origins whose scripts may call the JSON API (/api/...), exactly as browsers send them in
+    # Origin (scheme://host[:port]); none by default. See idp/cors.py for the other paths.
+    "CORS_ORIGINS": [],
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)
