@@ -103,3 +103,43 @@ def check_authorization_code_lifetime(app_configs: Sequence[AppConfig] | None, *
             )
         ]
     return []
+
+
+# --- Cross-origin reads (idp/cors.py) ------------------------------------------------------------
+
+
+@register(Tags.security)
+def check_cors_origins(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse KUNCI_CORS_ORIGINS entries that are not origins as browsers send them."""
+    from idp.cors import origin_problem
+
+    origins = idp_settings.CORS_ORIGINS
+    if isinstance(origins, str) or not isinstance(origins, (list, tuple)):
+        return [Error(f"KUNCI_IDP['CORS_ORIGINS'] must be a list of origins, got {origins!r}.", id="idp.E010")]
+    return [
+        Error(
+            f"KUNCI_CORS_ORIGINS: {origin!r} {problem}.",
+            hint="List the origins of the front-ends that call the JSON API, comma-separated, "
+            "e.g. KUNCI_CORS_ORIGINS=https://app.example.com,http://127.0.0.1:5173",
+            id="idp.E010",
+        )
+        for origin in origins
+        if (problem := origin_problem(origin)) is not None
+    ]
+
+
+@register(Tags.security)
+def check_cors_never_opens_everything(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Keep django-cors-headers from allowing every origin or credentials, which Kunci's policy never does."""
+    from django.conf import settings
+
+    return [
+        Error(
+            f"{name} is on; Kunci's CORS policy (idp/cors.py) allows no credentials and never every origin "
+            "with them.",
+            hint=f"Remove {name} from the settings; list API origins in KUNCI_CORS_ORIGINS instead.",
+            id="idp.E011",
+        )
+        for name in ("CORS_ALLOW_ALL_ORIGINS", "CORS_ALLOW_CREDENTIALS")
+        if getattr(settings, name, False)
+    ]

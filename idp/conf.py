@@ -38,6 +38,9 @@ IDP_DEFAULTS: dict[str, Any] = {
     # maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a browser redirect and
     # one token request take seconds, so a minute leaves a stolen code little time.
     "AUTHORIZATION_CODE_SECONDS": 60,
+    # The origins whose scripts may call the JSON API (/api/...), exactly as browsers send them in
+    # Origin (scheme://host[:port]); none by default. See idp/cors.py for the other paths.
+    "CORS_ORIGINS": [],
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

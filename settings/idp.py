@@ -6,18 +6,22 @@ from datetime import timedelta
 
 from settings.base import *  # noqa: F403
 from settings.base import database
-from settings.environment import secret
+from settings.environment import env_list, secret
 
 INSTALLED_APPS = [
     *INSTALLED_APPS,  # noqa: F405
     "django.contrib.admin",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "corsheaders",
     "keys",
     "idp",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every answer of a CORS path carries its headers, a 413 or a 503 too:
+    # a browser app can read why its call failed. It answers preflights before any view runs.
+    "idp.cors.CorsMiddleware",
     "idp.errors.RequestBodyLimitMiddleware",
     *MIDDLEWARE,  # noqa: F405
 ]
@@ -64,6 +68,20 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- Cross-origin reads (CORS) ------------------------------------------------------------------
+# Which origin may read which path is Kunci's policy (idp/cors.py): the public documents any
+# origin, the OAuth endpoints the clients' web origins, the JSON API KUNCI_CORS_ORIGINS. These are
+# django-cors-headers' settings for the rest; idp/checks.py keeps the two below off.
+CORS_ALLOW_ALL_ORIGINS = False
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "POST")
+# Bearer tokens, Basic client authentication and JSON or form bodies; Accept is always allowed.
+CORS_ALLOW_HEADERS = ("authorization", "content-type")
+# The scripts read the challenge of a 401 (RFC 6750 §3) and when to retry a 429 or 503.
+CORS_EXPOSE_HEADERS = ("WWW-Authenticate", "Retry-After")
+# Ten minutes: a removed client's web origin loses its cached preflights soon after.
+CORS_PREFLIGHT_MAX_AGE = 600
+
 _access_lifetime = timedelta(seconds=int(os.environ.get("KUNCI_ACCESS_TOKEN_SECONDS", 300)))
 _refresh_lifetime = timedelta(seconds=int(os.environ.get("KUNCI_REFRESH_TOKEN_SECONDS", 86400)))
 
@@ -73,6 +91,7 @@ KUNCI_IDP = {
     "ACCESS_TOKEN_LIFETIME": _access_lifetime,
     "REFRESH_TOKEN_LIFETIME": _refresh_lifetime,
     "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 5)),
+    "CORS_ORIGINS": env_list("KUNCI_CORS_ORIGINS", []),
 }
 
 # Login throttling and the bound on concurrent password hashing, each from KUNCI_<NAME> when set;
