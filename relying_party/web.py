@@ -123,6 +123,16 @@ def server_metadata(client: DjangoOAuth2App) -> dict[str, Any]:
         raise SignInError(
             502, "Sign-in is misconfigured", "The sign-in service names a different issuer than this app trusts.", "issuer_mismatch"
         )
+    # OpenID Connect Discovery 1.0 §3: what the code flow needs is REQUIRED there.
+    missing = [name for name in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not metadata.get(name)]
+    if missing:
+        logger.warning("discovery has no %s", ", ".join(missing))
+        raise SignInError(
+            502,
+            "Sign-in is not available",
+            f"The sign-in service does not offer browser sign-in yet (its discovery document has no {missing[0]}).",
+            "issuer_not_oidc",
+        )
     return metadata
 
 

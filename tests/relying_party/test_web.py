@@ -416,6 +416,16 @@ def test_discovery_for_another_issuer_is_refused(browser, issuer):
     assert_error_page(response, 502, "issuer_mismatch")
 
 
+@pytest.mark.parametrize("missing", ["authorization_endpoint", "token_endpoint", "jwks_uri"])
+def test_an_issuer_without_the_code_flow_endpoints_is_an_html_page(browser, issuer, missing):
+    issuer.serve_discovery(discovery(**{missing: None}))
+
+    response = browser.post("/oidc/login")
+
+    assert_error_page(response, 502, "issuer_not_oidc")
+    assert missing in response.content.decode()
+
+
 # --- Signed in ---------------------------------------------------------------------------------------
 
 
