@@ -149,6 +149,7 @@ def _error_page(request: HttpRequest, error: SignInError) -> HttpResponse:
 
 
 def _not_registered(request: HttpRequest, status: int = 200) -> HttpResponse:
+    # The sign-in routes answer 404 then: this deployment offers no browser sign-in (not an outage).
     return _render(request, "home.html", {"registered": False}, status)
 
 
@@ -183,7 +184,7 @@ def login(request: HttpRequest) -> HttpResponse:
     """Send the browser to the issuer's authorization endpoint (OpenID Connect Core 1.0 §3.1.2.1)."""
     client = oidc_client()
     if client is None:
-        return _not_registered(request, status=503)
+        return _not_registered(request, status=404)
     try:
         server_metadata(client)
         # authlib adds state, a nonce (the scope has openid) and the S256 challenge, and keeps
@@ -201,7 +202,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     """Take the authorization response, redeem the code, and sign the user in to this app."""
     client = oidc_client()
     if client is None:
-        return _not_registered(request, status=503)
+        return _not_registered(request, status=404)
     try:
         identity = _redeem(request, client)
     except SignInError as error:

@@ -577,7 +577,7 @@ def test_an_unregistered_app_says_so_instead_of_failing(http, rp_settings_for_we
     assert page.status_code == 200
     assert "Not registered with Kunci" in page.content.decode()
     assert "make run" in page.content.decode()
-    assert login.status_code == 503
+    assert login.status_code == 404
     assert "Not registered with Kunci" in login.content.decode()
-    assert callback.status_code == 503
+    assert callback.status_code == 404
     assert len(http.calls) == 0
