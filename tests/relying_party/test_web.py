@@ -581,3 +581,19 @@ def test_an_unregistered_app_says_so_instead_of_failing(http, rp_settings_for_we
     assert "Not registered with Kunci" in login.content.decode()
     assert callback.status_code == 404
     assert len(http.calls) == 0
+
+
+# --- CSRF --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/oidc/login", "/oidc/whoami", "/oidc/logout"])
+def test_the_forms_are_csrf_protected(issuer, path):
+    browser = Client(enforce_csrf_checks=True)
+    browser.get("/")
+    token = browser.cookies[settings.CSRF_COOKIE_NAME].value
+
+    refused = browser.post(path)
+    accepted = browser.post(path, {"csrfmiddlewaretoken": token})
+
+    assert refused.status_code == 403
+    assert accepted.status_code == 302
