@@ -53,6 +53,10 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     "LOCAL_USERS": False,
     # This service's name: the WWW-Authenticate realm and the demo's `app`.
     "APP_NAME": "relying-party",
+    # Browser sign-in (relying_party/web.py): this app's registration at the issuer, a dict with
+    # CLIENT_ID, CLIENT_SECRET and optionally SERVER_METADATA_URL (default f"{ISSUER}/.well-known/
+    # openid-configuration"). None: the app is not registered, and its sign-in page says so.
+    "OIDC": None,
 }
 
 

@@ -1,7 +1,7 @@
 """The demo relying party's routes. Each path answers with and without a trailing slash, never redirecting."""
-from django.urls import re_path
+from django.urls import path, re_path
 
-from relying_party import views
+from relying_party import views, web
 
 handler400 = "relying_party.errors.bad_request"
 handler403 = "relying_party.errors.permission_denied"
@@ -9,6 +9,13 @@ handler404 = "relying_party.errors.not_found"
 handler500 = "relying_party.errors.server_error"
 
 urlpatterns = [
+    # Browser sign-in (relying_party/web.py). The issuer holds `/oidc/callback` and `/` as this app's
+    # redirect URIs (manage.py demo_clients), built here with reverse().
+    path("", web.home, name="home"),
+    re_path(r"^oidc/login/?$", web.login, name="oidc-login"),
+    re_path(r"^oidc/callback/?$", web.callback, name="oidc-callback"),
+    re_path(r"^oidc/whoami/?$", web.whoami, name="oidc-whoami"),
+    re_path(r"^oidc/logout/?$", web.logout, name="oidc-logout"),
     re_path(r"^api/whoami/?$", views.WhoAmIView.as_view(), name="whoami"),
     re_path(r"^api/health/?$", views.HealthView.as_view(), name="health"),
     re_path(r"^healthz/?$", views.HealthView.as_view(), name="healthz"),

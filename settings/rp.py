@@ -4,6 +4,7 @@ No `keys` app, no SIMPLE_JWT, no key-encryption key: a relying party has nothing
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -11,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from settings.base import *  # noqa: F403
 from settings.base import database
-from settings.environment import env_flag
+from settings.environment import VAR_DIR, demo_mode, env_flag
 
 RP_NAME = os.environ.get("KUNCI_RP_NAME", "app1")
 if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", RP_NAME):
@@ -39,12 +40,48 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+
+
+def _oidc_registration() -> dict | None:
+    """Return this app's client registration for browser sign-in, or None when it has none.
+
+    KUNCI_RP_CLIENT_ID and KUNCI_RP_CLIENT_SECRET win. Without them, demo mode reads the file that
+    `manage.py demo_clients` (run by `make run`) writes; no secret ever has a default.
+    """
+    client_id = os.environ.get("KUNCI_RP_CLIENT_ID")
+    client_secret = os.environ.get("KUNCI_RP_CLIENT_SECRET")
+    demo_file = VAR_DIR / f"demo-client-{RP_NAME}.json"
+    try:
+        demo = json.loads(demo_file.read_text())
+    except (OSError, ValueError):
+        demo = None
+    demo = demo if isinstance(demo, dict) and demo.get("client_id") and demo.get("client_secret") else None
+    if client_id:
+        if not client_secret:
+            raise ImproperlyConfigured("KUNCI_RP_CLIENT_ID is set but KUNCI_RP_CLIENT_SECRET is not.")
+        if not demo_mode() and demo and demo["client_secret"] == client_secret:
+            raise ImproperlyConfigured(
+                f"KUNCI_RP_CLIENT_SECRET is the demo secret from {demo_file}; outside demo mode "
+                "register the app with `manage.py clients add` and use that secret."
+            )
+    elif demo_mode() and demo:
+        client_id, client_secret = demo["client_id"], demo["client_secret"]
+    else:
+        return None
+    return {
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": client_secret,
+        "SERVER_METADATA_URL": f"{_issuer}/.well-known/openid-configuration",
+    }
+
+
 RELYING_PARTY = {
     "APP_NAME": RP_NAME,
     "ISSUER": _issuer,
     "JWKS_URL": os.environ.get("KUNCI_JWKS_URL", f"{_issuer}/.well-known/jwks.json"),
     "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
     "LOCAL_USERS": env_flag("KUNCI_RP_LOCAL_USERS"),
+    "OIDC": _oidc_registration(),
 }
 
 # The cache's timings can be tuned from the environment (seconds), e.g. KUNCI_RP_REFETCH_COOLDOWN=5.

@@ -55,6 +55,7 @@ SCRIPT = textwrap.dedent(
     import relying_party.urls
     import relying_party.verifier
     import relying_party.views
+    import relying_party.web
     from django.core.management import call_command
 
     call_command("check", fail_level="ERROR")

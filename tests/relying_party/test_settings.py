@@ -147,6 +147,7 @@ def test_settings_rp_holds_no_signing_key(tmp_path):
         "JWKS_URL": "http://127.0.0.1:8000/.well-known/jwks.json",
         "AUDIENCE": "kunci-apps",
         "LOCAL_USERS": False,
+        "OIDC": None,
     }
     assert loaded["db"] == str(tmp_path / "var" / "rp-app1.sqlite3")
 
@@ -166,7 +167,70 @@ def test_settings_rp_takes_its_name_issuer_and_audience_from_the_environment(tmp
         "JWKS_URL": "https://id.example/.well-known/jwks.json",
         "AUDIENCE": "shop",
         "LOCAL_USERS": False,
+        "OIDC": None,
     }
+
+
+def write_demo_client(tmp_path: Path, name: str, client_id: str = "demo-id", secret: str = "demo-secret") -> None:
+    """Write var/demo-client-NAME.json as `manage.py demo_clients` does."""
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / f"demo-client-{name}.json").write_text(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def rp_oidc(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    return run_python("import json, settings.rp as s; print(json.dumps(s.RELYING_PARTY['OIDC']))", tmp_path, **env)
+
+
+def test_settings_rp_in_demo_mode_signs_in_with_the_client_that_demo_clients_registered(tmp_path):
+    write_demo_client(tmp_path, "app2")
+
+    result = rp_oidc(tmp_path, KUNCI_RP_NAME="app2", KUNCI_ISSUER="http://127.0.0.1:9000")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "CLIENT_ID": "demo-id",
+        "CLIENT_SECRET": "demo-secret",
+        "SERVER_METADATA_URL": "http://127.0.0.1:9000/.well-known/openid-configuration",
+    }
+
+
+def test_settings_rp_without_a_registration_has_no_browser_sign_in(tmp_path):
+    write_demo_client(tmp_path, "app2")  # another app's file is not this app's registration
+
+    result = rp_oidc(tmp_path, KUNCI_RP_NAME="app1")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) is None
+
+
+def test_settings_rp_takes_the_client_from_the_environment_first(tmp_path):
+    write_demo_client(tmp_path, "app1")
+
+    result = rp_oidc(tmp_path, KUNCI_RP_CLIENT_ID="env-id", KUNCI_RP_CLIENT_SECRET="env-secret")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["CLIENT_ID"] == "env-id"
+    assert json.loads(result.stdout)["CLIENT_SECRET"] == "env-secret"
+
+
+def test_settings_rp_refuses_a_client_id_without_a_secret(tmp_path):
+    result = rp_oidc(tmp_path, KUNCI_RP_CLIENT_ID="env-id")
+
+    assert result.returncode != 0
+    assert "KUNCI_RP_CLIENT_SECRET" in result.stderr
+
+
+def test_settings_rp_outside_demo_mode_ignores_the_demo_file_and_refuses_its_secret(tmp_path):
+    write_demo_client(tmp_path, "app1")
+    production = {"KUNCI_DEMO": "0", "DJANGO_SECRET_KEY": "x" * 50}
+
+    unregistered = rp_oidc(tmp_path, **production)
+    demo_secret = rp_oidc(tmp_path, **production, KUNCI_RP_CLIENT_ID="demo-id", KUNCI_RP_CLIENT_SECRET="demo-secret")
+
+    assert unregistered.returncode == 0, unregistered.stderr
+    assert json.loads(unregistered.stdout) is None
+    assert demo_secret.returncode != 0
+    assert "demo secret" in demo_secret.stderr
 
 
 def test_settings_rp_refuses_a_name_that_is_not_a_safe_file_name(tmp_path):
