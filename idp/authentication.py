@@ -6,9 +6,9 @@ from typing import Any
 from rest_framework import authentication
 from rest_framework.request import Request
 
+from idp import sessions
 from idp.errors import InvalidToken, bearer_challenge
 from idp.exceptions import SessionEnded, TokenRejected, UserInactive
-from idp.models import LoginSession
 from idp.verification import ACCESS_PROFILE, verifier
 from relying_party.verifier import VerifiedToken, bearer_token
 
@@ -26,12 +26,8 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         except TokenRejected as e:
             raise InvalidToken(e) from e
         # The issuer holds the sessions, so unlike a relying party it can refuse an access token
-        # of an ended session before the token expires.
-        session = (
-            LoginSession.objects.select_related("user")
-            .filter(sid=token["sid"], user_id=token["user_id"], ended_at__isnull=True)
-            .first()
-        )
+        # of an ended session (or grant) before the token expires.
+        session = sessions.live_session(token)
         if session is None:
             raise InvalidToken(SessionEnded())
         if not session.user.is_active:

@@ -10,7 +10,9 @@ from relying_party.exceptions import CodedError, TokenRejected, UserInactive
 
 __all__ = [
     "CredentialsRefused",
+    "GrantEnded",
     "IssuerError",
+    "LoginThrottled",
     "SessionEnded",
     "TokenAlreadyRotated",
     "TokenBlacklisted",
@@ -18,6 +20,7 @@ __all__ = [
     "TokenRejected",
     "TokenReused",
     "TokenUnknown",
+    "TokenWrongClient",
     "UserInactive",
 ]
 
@@ -29,6 +32,17 @@ class IssuerError(CodedError):
 class CredentialsRefused(IssuerError):
     code = "invalid_credentials"
     description = "Unable to log in with the provided credentials."
+
+
+class LoginThrottled(IssuerError):
+    """Too many refused sign-ins for this username or from this address: wait `wait` seconds."""
+
+    code = "too_many_attempts"
+    description = "Too many failed sign-ins."
+
+    def __init__(self, wait: int) -> None:
+        super().__init__()
+        self.wait = wait
 
 
 class TokenNotYours(IssuerError):
@@ -62,3 +76,14 @@ class TokenReused(TokenRejected):
 class TokenAlreadyRotated(TokenRejected):
     code = "token_already_rotated"
     description = "A concurrent refresh rotated this token; use the refresh token that replaced it"
+
+
+class GrantEnded(TokenRejected):
+    code = "grant_ended"
+    description = "The grant of this token has ended"
+
+
+class TokenWrongClient(TokenRejected):
+    # RFC 6749 §6: the refresh token must have been issued to the client that presents it.
+    code = "token_wrong_client"
+    description = "This refresh token was issued to another client"

@@ -1,15 +1,23 @@
-"""Login sessions: start one, rotate its refresh token, end it. Each is one transaction.
+"""OP sessions and their grants: open, grant, rotate refresh tokens, end. Each is one transaction.
 
-A session is the family of refresh tokens one login started. Refreshing blacklists the
-presented token and issues its successor; the blacklist row is unique per token, so of N
-concurrent refreshes exactly one inserts it and wins. Presenting a token that was already
-rotated is reuse (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): the whole session ends, so the
-newest token of the family stops refreshing too. Two kinds of repeat are not reuse: a request
+A session (LoginSession, `sid`) is one sign-in, at /api/login or on the sign-in page. Under it are
+grants (Grant): the JSON API's own, and one per client that got tokens in the session through the
+authorization code flow. Each grant holds its own refresh-token family.
+
+Refreshing blacklists the presented token and issues its successor; the blacklist row is unique per
+token, so of N concurrent refreshes exactly one inserts it and wins. Presenting a token that was
+already rotated is reuse (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): the whole session ends, so the
+newest token of every family in it stops refreshing too. Two kinds of repeat are not reuse: a request
 that was already on its way when the rotation it lost to committed (a concurrent duplicate), and,
 within REFRESH_REUSE_GRACE, a retry of a rotation whose answer no client was ever sent.
 
+Every way a session ends (logout, logout everywhere, RP-initiated logout, refresh reuse, the admin,
+deactivating or deleting the user) goes through `end_session`, and every way a grant ends through
+`end_grant` (a code replay ends just its grant): the one place that blacklists refresh tokens and
+records why.
+
 Tokens are minted here, in sight: claims from idp/tokens.py, signed by `jws.sign`, and each refresh
-token recorded as an OutstandingToken (`record_refresh`) in the transaction that issues it.
+token recorded as an OutstandingToken of its grant (`record_refresh`) in the transaction that issues it.
 """
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
@@ -28,15 +36,18 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from idp import jws, tokens
 from idp.conf import idp_settings
 from idp.exceptions import (
+    GrantEnded,
     SessionEnded,
     TokenAlreadyRotated,
     TokenBlacklisted,
     TokenRejected,
     TokenReused,
     TokenUnknown,
+    TokenWrongClient,
     UserInactive,
 )
-from idp.models import LoginSession, RefreshRotation, SessionEnd
+from idp.models import Client, Grant, GrantRefreshToken, LoginSession, RefreshRotation, SessionEnd, SessionOrigin
+from idp.oauth import hashes
 from idp.verification import verify_refresh
 from relying_party.verifier import VerifiedToken
 
@@ -45,8 +56,18 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class TokenPair:
+    """The JSON API's answer: an access and a refresh token."""
+
     access: str
     refresh: str
+
+
+class GrantTokens(NamedTuple):
+    """The tokens of a client's grant: access (RFC 9068 `at+jwt`), refresh, and the id_token (or None)."""
+
+    access: str
+    refresh: str
+    id_token: str | None
 
 
 @dataclass(frozen=True)
@@ -56,30 +77,119 @@ class _Arrival:
     token_id: int
     # The successor of the presented token's rotation as committed then; None if not rotated yet.
     successor_jti: str | None
+    grant_id: int | None
+
+
+# Opening sessions and grants.
+
+
+def open_session(user: Any, *, origin: SessionOrigin, now: datetime, sid: str | None = None) -> LoginSession:
+    """Create the OP session of a sign-in of `user` whose password was checked at `now`."""
+    return LoginSession.objects.create(
+        sid=sid or tokens.new_sid(), user=user, created_at=now, auth_time=now, origin=origin,
+    )
 
 
 def start_session(user: Any, *, clock: Clock = timezone.now) -> TokenPair:
-    """Open a login session for an authenticated `user` and return its first token pair."""
+    """/api/login: open a session and its JSON API grant for an authenticated `user`; return the first pair."""
     now = clock()
     refresh = tokens.refresh_claims(user, sid=tokens.new_sid(), now=now)
     # Signed before the transaction: on a fresh deployment the first signature creates the keys.
-    pair = _sign(user, refresh, now)
-    with transaction.atomic():
-        LoginSession.objects.create(sid=refresh["sid"], user=user, created_at=now, expires_at=tokens.expires_at(refresh))
-        record_refresh(refresh, pair.refresh)
-        update_last_login(None, user)
-    return pair
-
-
-def _sign(user: Any, refresh: dict[str, Any], now: datetime) -> TokenPair:
-    """Sign `refresh` and an access token of the same session for `user`."""
     access = jws.sign(tokens.access_claims(user, sid=refresh["sid"], now=now), typ=tokens.ACCESS_TYP)
-    return TokenPair(access=access, refresh=jws.sign(refresh, typ=tokens.REFRESH_TYP))
+    encoded = jws.sign(refresh, typ=tokens.REFRESH_TYP)
+    with transaction.atomic():
+        session = open_session(user, origin=SessionOrigin.API, now=now, sid=refresh["sid"])
+        grant = Grant.objects.create(session=session, client=None, created_at=now)
+        record_refresh(refresh, encoded, grant=grant)
+        _extend(session, refresh)
+        update_last_login(None, user)
+    return TokenPair(access=access, refresh=encoded)
 
 
-def record_refresh(claims: Mapping[str, Any], encoded: str) -> None:
-    """Record the signed refresh token `encoded` as outstanding: rotation and logout find it by jti."""
-    OutstandingToken.objects.create(
+def reauthenticate(session: LoginSession, *, now: datetime) -> None:
+    """Record that the user of `session` proved their password again at `now` (its new `auth_time`)."""
+    LoginSession.objects.filter(sid=session.sid).update(auth_time=now)
+    session.auth_time = now
+
+
+def start_grant(session: LoginSession, client: Client, scope: str, *, clock: Clock = timezone.now) -> Grant:
+    """Return the open grant of `client` under `session`, opening one if none is; it now holds `scope`.
+
+    The token endpoint calls it when it redeems a code, in the transaction of the redemption.
+    Raises SessionEnded if the session ended meanwhile (a sign-out between the authorization and
+    the token request): its code must give no tokens.
+    """
+    with transaction.atomic():
+        # The session row is locked, as end_session locks it: no grant opens under a session
+        # while it is ending.
+        locked = LoginSession.objects.select_for_update().filter(sid=session.sid).first()
+        if locked is None or locked.ended_at is not None:
+            raise SessionEnded()
+        grant = Grant.objects.filter(session=locked, client=client, ended_at__isnull=True).first()
+        if grant is None:
+            return Grant.objects.create(session=locked, client=client, scope=scope, created_at=clock())
+        if grant.scope != scope:
+            grant.scope = scope
+            grant.save(update_fields=["scope"])
+        return grant
+
+
+def issue_grant_tokens(
+    grant: Grant, *, nonce: str | None, auth_time: datetime, now: datetime
+) -> GrantTokens:
+    """Mint and record the tokens of a client's `grant`, as the token endpoint answers a code exchange.
+
+    - access: RFC 9068 `at+jwt` with `client_id`, `scope` and `sid`, for the audience Kunci's
+      relying parties accept (KUNCI_IDP AUDIENCE);
+    - refresh: a new refresh token of the grant's family, rotated like the JSON API's;
+    - id_token (only when `openid` was granted, OpenID Connect Core §3.1.2.1): iss, sub,
+      aud = azp = client_id, exp, iat, auth_time, nonce when the request sent one, sid, at_hash.
+
+    Call it in the transaction that redeemed the code. Raises GrantEnded if the grant has ended.
+    """
+    with transaction.atomic():
+        session = LoginSession.objects.select_for_update().select_related("user").get(sid=grant.session_id)
+        if session.ended_at is not None:
+            raise SessionEnded()
+        if not Grant.objects.filter(pk=grant.pk, ended_at__isnull=True).exists():
+            raise GrantEnded()
+        refresh = tokens.refresh_claims(session.user, sid=session.sid, now=now)
+        minted = _mint(grant, session.user, refresh, now, auth_time=auth_time, nonce=nonce)
+        record_refresh(refresh, minted.refresh, grant=grant)
+        _extend(session, refresh)
+    return minted
+
+
+def _mint(
+    grant: Grant, user: Any, refresh: dict[str, Any], now: datetime, *, auth_time: datetime, nonce: str | None = None
+) -> GrantTokens:
+    """Sign `refresh` and the access (and id) token that go with it in `grant`."""
+    if grant.client_id is None:
+        # The JSON API's tokens, exactly as /api/login has always issued them.
+        access = jws.sign(tokens.access_claims(user, sid=grant.session_id, now=now), typ=tokens.ACCESS_TYP)
+        return GrantTokens(access, jws.sign(refresh, typ=tokens.REFRESH_TYP), None)
+    client = grant.client
+    # RFC 9068 §2.2: client_id REQUIRED; §2.2.3: scope when the request had one.
+    access = jws.sign(
+        tokens.access_claims(user, sid=grant.session_id, now=now, client_id=client.client_id, scope=grant.scope),
+        typ=tokens.ACCESS_TYP,
+    )
+    id_token = None
+    if "openid" in grant.scope.split():
+        claims = tokens.id_token_claims(
+            user, sid=grant.session_id, client_id=client.client_id, auth_time=auth_time, now=now,
+            # An id_token is read once, when the client receives it; it lives as long as an access token.
+            lifetime=idp_settings.ACCESS_TOKEN_LIFETIME, nonce=nonce or None,
+            # OpenID Connect Core §3.1.3.6: at_hash of the access token issued with it.
+            at_hash=hashes.at_hash(access),
+        )
+        id_token = jws.sign(claims, typ=tokens.ID_TOKEN_TYP)
+    return GrantTokens(access, jws.sign(refresh, typ=tokens.REFRESH_TYP), id_token)
+
+
+def record_refresh(claims: Mapping[str, Any], encoded: str, *, grant: Grant) -> None:
+    """Record the signed refresh token `encoded` as outstanding in `grant`'s family: rotation and logout find it by jti."""
+    outstanding = OutstandingToken.objects.create(
         user_id=claims["user_id"],
         jti=claims["jti"],
         # A digest, not the token: whoever reads the database must not get live refresh tokens.
@@ -88,10 +198,22 @@ def record_refresh(claims: Mapping[str, Any], encoded: str) -> None:
         created_at=tokens.issued_at(claims),
         expires_at=tokens.expires_at(claims),
     )
+    GrantRefreshToken.objects.create(token=outstanding, grant=grant)
+
+
+def _extend(session: LoginSession, refresh: Mapping[str, Any]) -> None:
+    """Keep `session.expires_at` at the expiry of its newest refresh token, across its grants."""
+    expiry = tokens.expires_at(refresh)
+    if session.expires_at is None or expiry > session.expires_at:
+        session.expires_at = expiry
+        LoginSession.objects.filter(sid=session.sid).update(expires_at=expiry)
+
+
+# Refresh rotation.
 
 
 def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPair:
-    """Rotate a refresh token: blacklist it and return a new pair, or raise TokenRejected.
+    """/api/login/refresh: rotate a refresh token of the JSON API's grant; return a new pair, or raise TokenRejected.
 
     Presenting a token that was already rotated (RFC 9700 §4.14.2) is, while REFRESH_REUSE_GRACE
     is on, in this order:
@@ -102,27 +224,44 @@ def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPa
       returned;
     - otherwise reuse: the session ends (401 `token_reused`). With the grace at 0, always.
     """
+    minted = _refresh(raw_refresh, None, clock)
+    return TokenPair(access=minted.access, refresh=minted.refresh)
+
+
+def refresh_grant(raw_refresh: str, *, client: Client, clock: Clock = timezone.now) -> GrantTokens:
+    """The token endpoint's refresh_token grant: rotate a refresh token of `client`'s grant, by the same rules.
+
+    A refresh token is bound to the client it was issued to (RFC 6749 §6): any other client, or the
+    JSON API, gets TokenWrongClient. The new id_token carries the session's `auth_time` and no
+    nonce (OpenID Connect Core §12.2).
+    """
+    return _refresh(raw_refresh, client, clock)
+
+
+def _refresh(raw_refresh: str, client: Client | None, clock: Clock) -> GrantTokens:
     refresh = verify_refresh(raw_refresh, now=clock().timestamp())
     # Read before the session lock and outside the transaction, so it sees only rotations that
     # had committed when this request arrived. The database's commit order is the clock that
     # tells a concurrent duplicate from a retry: one clock for every issuer replica, no skew.
     arrival = _arrive(refresh["jti"])
-    if arrival is None:
+    if arrival is None or arrival.grant_id is None:
         raise TokenUnknown()
     with transaction.atomic():
         # Locking the session row serialises refreshes of one session on PostgreSQL; on SQLite
         # the IMMEDIATE transaction already does.
         session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
-        if session is None:
+        grant = Grant.objects.select_related("client").filter(pk=arrival.grant_id, session_id=refresh["sid"]).first()
+        if session is None or grant is None:
             raise TokenUnknown()
+        if grant.client_id != (client.pk if client is not None else None):
+            raise TokenWrongClient()
         now = clock()
-        outcome = _rotate(refresh, arrival, session, now)
+        outcome = _rotate(refresh, arrival, session, grant, now)
         if not isinstance(outcome, TokenRejected):
             user, successor = outcome
-            pair = _sign(user, successor, now)
-            record_refresh(successor, pair.refresh)
-            session.expires_at = tokens.expires_at(successor)
-            session.save(update_fields=["expires_at"])
+            minted = _mint(grant, user, successor, now, auth_time=session.auth_time)
+            record_refresh(successor, minted.refresh, grant=grant)
+            _extend(session, successor)
     # Raised after the commit, so that ending a session on reuse is not rolled back.
     if isinstance(outcome, TokenRejected):
         raise outcome
@@ -131,24 +270,26 @@ def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPa
     # stays open to a retry.
     if not _answer(arrival.token_id, successor["jti"], clock()):
         raise TokenAlreadyRotated()
-    return pair
+    return minted
 
 
 def _rotate(
-    refresh: VerifiedToken, arrival: _Arrival, session: LoginSession, now: datetime
+    refresh: VerifiedToken, arrival: _Arrival, session: LoginSession, grant: Grant, now: datetime
 ) -> tuple[Any, dict[str, Any]] | TokenRejected:
     """Decide a refresh under the session lock: return the user and the successor's claims, or the rejection."""
     if _blacklist(arrival.token_id):
         if session.ended_at is not None:
             return SessionEnded()
+        if grant.ended_at is not None:
+            return GrantEnded()
         if (user := _active_user(refresh)) is None:
             return UserInactive("User is inactive or gone")
         successor = tokens.refresh_claims(user, sid=refresh["sid"], now=now)
         RefreshRotation.objects.create(token_id=arrival.token_id, successor_jti=successor["jti"], rotated_at=now)
         return user, successor
-    if session.ended_at is not None:
-        return TokenBlacklisted()
     rotation = RefreshRotation.objects.filter(token_id=arrival.token_id).first()
+    if session.ended_at is not None or grant.ended_at is not None:
+        return _after_end(session, grant, rotated=rotation is not None)
     # A rotation that committed after this request arrived is one it raced, not one it repeats.
     # With no grace, every repeat is reuse, as RFC 9700 §4.14.2 has it.
     lost_a_race = rotation is not None and rotation.successor_jti != arrival.successor_jti
@@ -164,40 +305,159 @@ def _rotate(
         rotation.successor_jti, rotation.rotated_at = successor["jti"], now
         rotation.save(update_fields=["successor_jti", "rotated_at"])
         return user, successor
-    _end(session, SessionEnd.REUSE, now)
+    # RFC 9700 §4.14.2: a rotated refresh token came back: the whole session ends, every grant in it.
+    end_session(session, SessionEnd.REUSE, at=now)
     return TokenReused()
 
 
-def end_session(refresh: VerifiedToken) -> None:
-    """Log out: blacklist a verified refresh token and end its session (idempotent)."""
-    with transaction.atomic():
-        # The session row is locked first, in the same order as refresh_session, so that a
-        # logout racing a refresh of the same session waits instead of deadlocking.
-        session = LoginSession.objects.select_for_update().filter(sid=refresh["sid"]).first()
-        outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
-        if outstanding is not None:
-            _blacklist(outstanding.id)
-        if session is not None and session.ended_at is None:
-            _end(session, SessionEnd.LOGOUT)
+def _after_end(session: LoginSession, grant: Grant, *, rotated: bool) -> TokenRejected:
+    """The refusal of a blacklisted token whose session or grant has ended.
+
+    A token the client retired itself (rotated, or logged out with: /api/logout and
+    /api/logout/all) is `token_blacklisted`, as it always was; one that only the ending retired
+    says why: `session_ended`, or `grant_ended` when just its grant ended (a code replay).
+    """
+    if rotated or session.end_reason in (SessionEnd.LOGOUT, SessionEnd.LOGOUT_EVERYWHERE):
+        return TokenBlacklisted()
+    return SessionEnded() if session.ended_at is not None else GrantEnded()
 
 
-def end_all_sessions(user: Any) -> int:
-    """Log out everywhere: end every open session of `user` and blacklist its live refresh tokens."""
-    now = timezone.now()
+# Ending sessions and grants.
+
+
+def end_session(session: LoginSession, reason: SessionEnd, *, at: datetime | None = None) -> bool:
+    """End `session` and every grant under it, for `reason`; return False if it had already ended.
+
+    The one way a session ends. In one transaction: each open grant ends (`_end_grant`, which
+    blacklists its live refresh tokens), then the session records when and why.
+    """
+    now = at or timezone.now()
     with transaction.atomic():
-        ended = LoginSession.objects.filter(user=user, ended_at__isnull=True).update(
-            ended_at=now, end_reason=SessionEnd.LOGOUT_EVERYWHERE
+        # The session row is locked first, in the same order as a refresh, so that an ending
+        # racing a refresh of the same session waits instead of deadlocking.
+        locked = LoginSession.objects.select_for_update().filter(sid=session.sid).first()
+        if locked is None or locked.ended_at is not None:
+            return False
+        ended = [grant for grant in locked.grants.filter(ended_at__isnull=True) if _end_grant(grant, reason, now)]
+        locked.ended_at, locked.end_reason = now, reason
+        locked.save(update_fields=["ended_at", "end_reason"])
+        _notify_logout(locked, ended, now, whole_session=True)
+    session.ended_at, session.end_reason = now, reason
+    return True
+
+
+def end_grant(grant: Grant, reason: SessionEnd, *, at: datetime | None = None) -> bool:
+    """End one grant (its session lives on), for `reason`; return False if it had already ended.
+
+    An authorization code replay ends the grant its first redemption created (RFC 6749 §4.1.2),
+    not the whole session: the user's other clients keep their tokens.
+    """
+    now = at or timezone.now()
+    with transaction.atomic():
+        # The session first, as everywhere: a grant's ending never interleaves with its session's.
+        LoginSession.objects.select_for_update().filter(sid=grant.session_id).first()
+        if not _end_grant(grant, reason, now):
+            return False
+        _notify_logout(grant.session, [grant], now, whole_session=False)
+    return True
+
+
+def end_grant_of(*, sid: str, client_id: int, reason: SessionEnd, at: datetime | None = None) -> bool:
+    """End the open grant of the client with primary key `client_id` under session `sid`, if any.
+
+    What the token endpoint calls on `CodeReplayed(sid=..., client_id=...)`, in a transaction of
+    its own (the one that found the replay is rolled back).
+    """
+    grant = Grant.objects.filter(session_id=sid, client_id=client_id, ended_at__isnull=True).first()
+    return grant is not None and end_grant(grant, reason, at=at)
+
+
+def end_all_sessions(user: Any, reason: SessionEnd = SessionEnd.LOGOUT_EVERYWHERE) -> int:
+    """End every open session of `user` through `end_session`; return how many ended."""
+    with transaction.atomic():
+        return sum(
+            end_session(session, reason)
+            for session in LoginSession.objects.filter(user=user, ended_at__isnull=True).order_by("sid")
         )
-        live = OutstandingToken.objects.filter(user=user, expires_at__gt=now, blacklistedtoken__isnull=True)
-        # A concurrent logout may blacklist one of them first; that row stands either way.
-        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
-    return ended
+
+
+def logout(refresh: VerifiedToken) -> None:
+    """/api/logout: end the session of a verified refresh token (idempotent).
+
+    The token itself is blacklisted even if its session had already ended or is gone.
+    """
+    with transaction.atomic():
+        session = LoginSession.objects.filter(sid=refresh["sid"]).first()
+        if session is not None:
+            end_session(session, SessionEnd.LOGOUT)
+        outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).values_list("id", flat=True).first()
+        if outstanding is not None:
+            _blacklist(outstanding)
+
+
+def _end_grant(grant: Grant, reason: SessionEnd, now: datetime) -> bool:
+    """The grant-ending step: mark `grant` ended and blacklist its live refresh tokens. In the caller's transaction."""
+    if not Grant.objects.filter(pk=grant.pk, ended_at__isnull=True).update(ended_at=now, end_reason=reason):
+        return False
+    grant.ended_at, grant.end_reason = now, reason
+    live = OutstandingToken.objects.filter(grant_link__grant=grant, expires_at__gt=now, blacklistedtoken__isnull=True)
+    # A concurrent logout may blacklist one of them first; that row stands either way.
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+    return True
+
+
+def _notify_logout(session: LoginSession, grants: list[Grant], at: datetime, *, whole_session: bool) -> None:
+    """THE place where ending a session or a grant tells the clients: called in the ending transaction.
+
+    OpenID Connect Back-Channel Logout 1.0 hooks in here: write one outbox row per client of
+    `grants` that has a `backchannel_logout_uri` (and, when the whole session ended, for every
+    client that accepts the shared access-token audience), naming `session.sid` and the user, so
+    that the notices commit or roll back with the ending itself. Nothing is sent yet.
+    """
+    # >>> Back-channel logout: write the outbox rows here. <<<
+
+
+# Access-token liveness.
+
+
+def live_session(claims: Mapping[str, Any]) -> LoginSession | None:
+    """Return the open session a verified access token belongs to, or None if it or its grant has ended.
+
+    The issuer holds the sessions, so unlike a relying party it can refuse an access token of an
+    ended session, or of a client's grant that ended (a code replay), before the token expires. A
+    client's token is live only under the grant that was open when it was issued: a grant the
+    client opened later under the same session does not revive it.
+    """
+    session = (
+        LoginSession.objects.select_related("user")
+        .filter(sid=claims["sid"], user_id=claims["user_id"], ended_at__isnull=True)
+        .first()
+    )
+    if session is None:
+        return None
+    client_id = claims.get("client_id")
+    if client_id is not None:
+        # `iat` is whole seconds and the grant opens just before its first token is signed: a
+        # second of slack, so that a token is never taken for older than its own grant.
+        opened_by = tokens.issued_at(claims) + timedelta(seconds=1)
+        if not Grant.objects.filter(
+            session=session, client__client_id=client_id, ended_at__isnull=True, created_at__lte=opened_by
+        ).exists():
+            return None
+    return session
+
+
+# Rotation internals.
 
 
 def _arrive(jti: str) -> _Arrival | None:
-    """Return the presented token's row id and its committed successor, or None if unknown."""
-    row = OutstandingToken.objects.filter(jti=jti).values_list("id", "rotation__successor_jti").first()
-    return None if row is None else _Arrival(token_id=row[0], successor_jti=row[1])
+    """Return the presented token's row id, its committed successor and its grant, or None if unknown."""
+    row = (
+        OutstandingToken.objects.filter(jti=jti)
+        .values_list("id", "rotation__successor_jti", "grant_link__grant_id")
+        .first()
+    )
+    return None if row is None else _Arrival(token_id=row[0], successor_jti=row[1], grant_id=row[2])
 
 
 def _answer(token_id: int, successor_jti: str, at: datetime) -> bool:
@@ -245,9 +505,3 @@ def _blacklist(token_id: int) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-def _end(session: LoginSession, reason: SessionEnd, at: datetime | None = None) -> None:
-    session.ended_at = at or timezone.now()
-    session.end_reason = reason
-    session.save(update_fields=["ended_at", "end_reason"])

@@ -3,7 +3,7 @@
 The admin at /admin/ is Django's, with its own trailing-slash URLs.
 """
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from idp import discovery, health, views
@@ -37,5 +37,7 @@ urlpatterns = [
         discovery.OpenIDConfigurationView.as_view(),
         name="openid-configuration",
     ),
+    # The pages for people: sign in, sign out (idp/accounts/).
+    path("", include("idp.accounts.urls")),
     path("admin/", admin.site.urls),
 ]

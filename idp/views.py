@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django.contrib.auth import authenticate, get_user_model
-from django.core.cache import caches
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.generics import ListAPIView
@@ -14,12 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from idp import sessions
-from idp.conf import idp_settings
 from idp.errors import InvalidCredentials, InvalidToken, Refused, TooManyLoginAttempts, bearer_challenge
-from idp.exceptions import TokenNotYours, TokenRejected
+from idp.exceptions import CredentialsRefused, LoginThrottled, TokenNotYours, TokenRejected
+from idp.login import check_password_login
 from idp.schema import ERRORS, MeSerializer, MessageSerializer, TokenPairSerializer
 from idp.serializers import LoginSerializer, RefreshSerializer, UserSerializer
-from idp.throttling import LoginThrottle
 from idp.verification import verify_refresh
 
 
@@ -33,34 +31,18 @@ class CredentialsView(APIView):
         return bearer_challenge()
 
 
-def login_throttle() -> LoginThrottle:
-    """Return the login throttle, configured from the current settings."""
-    return LoginThrottle(
-        caches["default"],
-        per_username_ip=idp_settings.LOGIN_FAILURES_PER_USERNAME_IP,
-        per_username=idp_settings.LOGIN_FAILURES_PER_USERNAME,
-        per_ip=idp_settings.LOGIN_FAILURES_PER_IP,
-        window=idp_settings.LOGIN_FAILURE_WINDOW,
-    )
-
-
 class LoginView(CredentialsView):
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        username, ip = body.validated_data["username"], request.META.get("REMOTE_ADDR", "")
-        # Only a refused credential counts: leaving this block any other way (a throttle
-        # answer, a database, keyring or capacity error) refunds the attempt.
-        with login_throttle().attempt(username, ip) as attempt:
-            if attempt.wait is not None:
-                raise TooManyLoginAttempts(attempt.wait)
-            user = authenticate(request, **body.validated_data)
-            if user is None:
-                attempt.refused()
-                raise InvalidCredentials()
-            attempt.succeeded()
-            return Response(asdict(sessions.start_session(user)))
+        try:
+            user = check_password_login(request, body.validated_data["username"], body.validated_data["password"])
+        except LoginThrottled as e:
+            raise TooManyLoginAttempts(e.wait) from e
+        except CredentialsRefused as e:
+            raise InvalidCredentials() from e
+        return Response(asdict(sessions.start_session(user)))
 
 
 class RefreshView(CredentialsView):
@@ -88,7 +70,7 @@ class LogoutView(APIView):
             raise InvalidToken(e) from e
         if refresh["user_id"] != str(request.user.pk):
             raise Refused(TokenNotYours())
-        sessions.end_session(refresh)
+        sessions.logout(refresh)
         return Response({"detail": "Logged out.", "code": "logged_out"})
 
 

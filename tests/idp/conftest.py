@@ -22,8 +22,8 @@ def answers_lost() -> Iterator[list[str]]:
     record, commit = sessions.record_refresh, backend.commit
     dropped: list[bool] = []
 
-    def recording(claims: dict, encoded: str) -> None:
-        record(claims, encoded)
+    def recording(claims: dict, encoded: str, **kwargs: object) -> None:
+        record(claims, encoded, **kwargs)
         issued.append(encoded)
 
     def commit_then_drop_the_link(wrapper: object) -> None:

@@ -7,13 +7,17 @@ from html.parser import HTMLParser
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
 from django.test import Client, override_settings
 from django.urls import path
 from django.utils.html import conditional_escape
 
-from idp.models import LoginSession
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+from idp.models import LoginSession, SessionEnd
 from idp.urls import handler400, handler403, handler404, handler500  # noqa: F401 (this URLconf's handlers)
 from idp.urls import urlpatterns as issuer_patterns
 from keys.models import SigningKey
@@ -272,7 +276,55 @@ def test_login_sessions_are_listed_read_only(admin_client, login_session):
     assert changelist.status_code == 200 and login_session.sid.encode() in changelist.content
     assert change.status_code == 200
     assert b'name="_save"' not in change.content and b"deletelink" not in change.content
-    assert b'name="action"' not in changelist.content  # no bulk actions, no "delete selected"
+    # The one bulk action ends sessions; there is no "delete selected".
+    assert b'value="end_sessions"' in changelist.content and b'value="delete_selected"' not in changelist.content
+
+
+def test_staff_end_selected_sessions_through_the_session_ending_function(admin_client, login_session, login, user):
+    login(user)
+    other = LoginSession.objects.exclude(sid=login_session.sid).get()
+
+    admin_client.get("/admin/idp/loginsession/")
+    token = admin_client.cookies[settings.CSRF_COOKIE_NAME].value
+    response = admin_client.post(
+        "/admin/idp/loginsession/",
+        {"action": "end_sessions", "_selected_action": [login_session.sid], "csrfmiddlewaretoken": token},
+        follow=True,
+    )
+
+    assert response.status_code == 200 and b"1 session(s) ended." in response.content
+    login_session.refresh_from_db()
+    assert login_session.end_reason == SessionEnd.ADMIN and login_session.ended_at is not None
+    assert login_session.grants.get().end_reason == SessionEnd.ADMIN
+    live = OutstandingToken.objects.filter(grant_link__grant__session=login_session, blacklistedtoken__isnull=True)
+    assert not live.exists()
+    other.refresh_from_db()
+    assert other.ended_at is None  # only the selected one
+
+
+def test_staff_without_the_change_permission_on_sessions_cannot_end_them(login_session, db):
+    viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", PASSWORD, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_loginsession"))
+    client = Client()
+    client.force_login(viewer)
+
+    changelist = client.get("/admin/idp/loginsession/")
+    client.post("/admin/idp/loginsession/", {"action": "end_sessions", "_selected_action": [login_session.sid]})
+
+    assert changelist.status_code == 200 and b'value="end_sessions"' not in changelist.content
+    login_session.refresh_from_db()
+    assert login_session.ended_at is None
+
+
+def test_a_user_who_is_not_staff_cannot_reach_the_session_action(login_session, user):
+    client = Client()
+    client.force_login(user)
+
+    response = client.post("/admin/idp/loginsession/", {"action": "end_sessions", "_selected_action": [login_session.sid]})
+
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    login_session.refresh_from_db()
+    assert login_session.ended_at is None
 
 
 @pytest.mark.parametrize("method, url", [

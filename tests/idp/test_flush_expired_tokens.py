@@ -34,10 +34,10 @@ def test_flush_deletes_expired_tokens_in_batches_and_keeps_live_ones(user, capsy
 @override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(days=1)})
 def test_flush_deletes_sessions_whose_tokens_have_all_expired(user, capsys):
     now = timezone.now()
-    LoginSession.objects.create(sid="ended-long-ago", user=user, created_at=now, ended_at=now - timedelta(days=2))
-    LoginSession.objects.create(sid="ended-recently", user=user, created_at=now, ended_at=now - timedelta(hours=1))
-    LoginSession.objects.create(sid="abandoned", user=user, created_at=now - timedelta(days=3), expires_at=now - timedelta(days=2))
-    LoginSession.objects.create(sid="live", user=user, created_at=now - timedelta(days=3), expires_at=now + timedelta(hours=5))
+    LoginSession.objects.create(sid="ended-long-ago", user=user, created_at=now, auth_time=now, ended_at=now - timedelta(days=2))
+    LoginSession.objects.create(sid="ended-recently", user=user, created_at=now, auth_time=now, ended_at=now - timedelta(hours=1))
+    LoginSession.objects.create(sid="abandoned", user=user, created_at=now - timedelta(days=3), auth_time=now - timedelta(days=3), expires_at=now - timedelta(days=2))
+    LoginSession.objects.create(sid="live", user=user, created_at=now - timedelta(days=3), auth_time=now - timedelta(days=3), expires_at=now + timedelta(hours=5))
 
     call_command("flush_expired_tokens")
 
@@ -48,7 +48,7 @@ def test_flush_deletes_sessions_whose_tokens_have_all_expired(user, capsys):
 @override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(days=1)})
 def test_flush_deletes_expired_codes_and_keeps_redeemed_ones_while_their_tokens_may_live(user, capsys):
     now = timezone.now()
-    session = LoginSession.objects.create(sid="live", user=user, created_at=now, expires_at=now + timedelta(hours=5))
+    session = LoginSession.objects.create(sid="live", user=user, created_at=now, auth_time=now, expires_at=now + timedelta(hours=5))
     client = Client.objects.create(name="App", redirect_uris=["https://app.example.com/cb"])
 
     def code(digest: str, expires_in: timedelta, redeemed: bool) -> None:
@@ -71,7 +71,7 @@ def test_flush_deletes_expired_codes_and_keeps_redeemed_ones_while_their_tokens_
 
 def test_flush_counts_sessions_apart_from_the_codes_issued_under_them(user, capsys):
     now = timezone.now()
-    session = LoginSession.objects.create(sid="abandoned", user=user, created_at=now, expires_at=now - timedelta(days=2))
+    session = LoginSession.objects.create(sid="abandoned", user=user, created_at=now, auth_time=now, expires_at=now - timedelta(days=2))
     client = Client.objects.create(name="App", redirect_uris=["https://app.example.com/cb"])
     AuthorizationCode.objects.create(
         digest="live", client=client, user=user, session=session, redirect_uri="https://app.example.com/cb",

@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
-from idp import views
+from idp import login
 from idp.hashers import (
     Argon2idPasswordHasher,
     BoundedHashingMixin,
@@ -130,7 +130,7 @@ def test_a_login_while_every_hashing_slot_is_taken_answers_503_with_retry_after_
         "code": "server_busy",
     }
     assert response["Retry-After"] == "1"
-    assert views.login_throttle().counts(username, "10.0.0.1") == {"username_ip": 0, "username": 0, "ip": 0}
+    assert login.login_throttle().counts(username, "10.0.0.1") == {"username_ip": 0, "username": 0, "ip": 0}
     assert _login("alice").status_code == 200
 
 

@@ -10,7 +10,7 @@ from django import db
 from django.middleware.common import CommonMiddleware
 from django.test import Client
 
-from idp import views
+from idp import login
 from idp.outages import CacheUnavailable, DatabaseUnavailable, dependency_outage
 from keys import keyring
 from tests.conftest import PASSWORD
@@ -121,7 +121,7 @@ class _BrokenCache:
 
 
 def test_login_answers_503_cache_unavailable_when_the_throttle_cache_is_down(api, keyring, user, monkeypatch):
-    monkeypatch.setattr(views, "caches", {"default": _BrokenCache()})
+    monkeypatch.setattr(login, "caches", {"default": _BrokenCache()})
 
     response = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json")
 
@@ -132,7 +132,7 @@ def test_login_answers_503_database_unavailable_when_the_database_is_down(api, k
     def unreachable(*args, **kwargs):
         raise _wrapped(psycopg.OperationalError("connection timeout expired"), db.OperationalError)
 
-    monkeypatch.setattr(views, "authenticate", unreachable)
+    monkeypatch.setattr(login, "authenticate", unreachable)
 
     response = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json")
 
@@ -145,7 +145,7 @@ def test_me_answers_503_when_the_session_lookup_fails(api, login, user, monkeypa
     def unreachable(*args, **kwargs):
         raise db.InterfaceError("connection already closed")
 
-    monkeypatch.setattr("idp.authentication.LoginSession.objects.select_related", unreachable)
+    monkeypatch.setattr("idp.sessions.LoginSession.objects.select_related", unreachable)
 
     response = api.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {access}")
 
@@ -156,7 +156,7 @@ def test_a_bug_in_a_view_is_still_a_500(api, keyring, user, monkeypatch):
     def bug(*args, **kwargs):
         raise _wrapped(psycopg.errors.UniqueViolation(), db.IntegrityError)
 
-    monkeypatch.setattr(views, "authenticate", bug)
+    monkeypatch.setattr(login, "authenticate", bug)
 
     response = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json")
 

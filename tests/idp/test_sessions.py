@@ -7,13 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from django.test import override_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from idp import jws, sessions, tokens
-from idp.exceptions import TokenRejected
-from idp.models import LoginSession, RefreshRotation, SessionEnd
+from idp.conf import idp_settings
+from idp.exceptions import SessionEnded, TokenRejected, TokenWrongClient
+from idp.models import Client, Grant, LoginSession, RefreshRotation, SessionEnd, SessionOrigin
+from idp.oauth import hashes
+from idp.verification import verify_access
 from tests.idp.conftest import answers_lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -145,7 +148,8 @@ def test_a_retry_past_the_grace_is_reuse_and_ends_the_session(first, clock, user
     assert _rejection(first, clock).code == "token_reused"
 
     assert LoginSession.objects.get(user=user).end_reason == SessionEnd.REUSE
-    assert not _blacklisted(lost)
+    # Ending the session blacklisted every live token of it; the refusal still says why.
+    assert _blacklisted(lost)
     assert _rejection(lost, clock).code == "session_ended"
 
 
@@ -256,3 +260,244 @@ def test_a_token_this_issuer_never_recorded_is_invalid(keyring, user, clock):
 
     assert _rejection(encoded, clock).code == "token_invalid"
     assert not OutstandingToken.objects.exists()
+
+
+# OP sessions and grants.
+
+
+def _client(name: str = "app1", **fields) -> Client:
+    return Client.objects.create(name=name, redirect_uris=[f"https://{name}.example/cb"], **fields)
+
+
+def _claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _header(token: str) -> dict:
+    return jwt.get_unverified_header(token)
+
+
+def _grant_rejection(token: str, client: Client, clock: Clock) -> TokenRejected:
+    with pytest.raises(TokenRejected) as rejected:
+        sessions.refresh_grant(token, client=client, clock=clock)
+    return rejected.value
+
+
+@pytest.fixture
+def browser_session(keyring, user, clock) -> LoginSession:
+    return sessions.open_session(user, origin=SessionOrigin.BROWSER, now=clock())
+
+
+def test_api_login_opens_a_session_with_its_own_grant_holding_the_refresh_token(first, user):
+    session = LoginSession.objects.get(user=user)
+    grant = Grant.objects.get(session=session)
+
+    assert session.origin == SessionOrigin.API and session.auth_time == session.created_at
+    assert grant.client is None and grant.ended_at is None
+    assert list(OutstandingToken.objects.filter(grant_link__grant=grant).values_list("jti", flat=True)) == [_jti(first)]
+
+
+def test_a_rotation_keeps_the_successor_in_the_same_grant(first, clock):
+    pair = sessions.refresh_session(first, clock=clock)
+
+    grant = Grant.objects.get()
+    assert set(OutstandingToken.objects.filter(grant_link__grant=grant).values_list("jti", flat=True)) == {
+        _jti(first), _jti(pair.refresh),
+    }
+
+
+def test_one_open_api_grant_per_session_even_though_its_client_is_null(first, user):
+    session = LoginSession.objects.get(user=user)
+
+    with pytest.raises(IntegrityError):
+        Grant.objects.create(session=session, client=None, created_at=session.created_at)
+
+
+def test_one_open_grant_per_client_and_session(browser_session, clock):
+    client = _client()
+    Grant.objects.create(session=browser_session, client=client, created_at=clock())
+
+    with pytest.raises(IntegrityError):
+        Grant.objects.create(session=browser_session, client=client, created_at=clock())
+
+
+def test_start_grant_reuses_the_open_grant_of_a_client_and_opens_one_per_client(browser_session, clock):
+    app1, app2 = _client("app1"), _client("app2")
+
+    first_grant = sessions.start_grant(browser_session, app1, "openid", clock=clock)
+    again = sessions.start_grant(browser_session, app1, "openid email", clock=clock)
+    other = sessions.start_grant(browser_session, app2, "openid", clock=clock)
+
+    assert again.pk == first_grant.pk and Grant.objects.get(pk=first_grant.pk).scope == "openid email"
+    assert other.pk != first_grant.pk and other.session_id == first_grant.session_id == browser_session.sid
+
+
+def test_start_grant_refuses_an_ended_session(browser_session, clock):
+    sessions.end_session(browser_session, SessionEnd.LOGOUT)
+
+    with pytest.raises(SessionEnded):
+        sessions.start_grant(browser_session, _client(), "openid", clock=clock)
+    assert not Grant.objects.exists()
+
+
+@pytest.mark.parametrize("nonce", ["n-0S6_WzA2Mj", None])
+def test_issue_grant_tokens_mints_an_at_jwt_a_refresh_token_and_an_id_token(browser_session, user, clock, nonce):
+    client = _client(accepts_shared_audience=True)
+    grant = sessions.start_grant(browser_session, client, "openid profile", clock=clock)
+    auth_time = browser_session.auth_time
+
+    access, refresh, id_token = sessions.issue_grant_tokens(grant, nonce=nonce, auth_time=auth_time, now=clock())
+
+    at, idt = _claims(access), _claims(id_token)
+    assert _header(access)["typ"] == "at+jwt" and _header(id_token)["typ"] == "JWT"
+    assert _header(access)["kid"] == _header(id_token)["kid"] == _header(refresh)["kid"]
+    assert (at["client_id"], at["scope"], at["sid"], at["aud"]) == (
+        client.client_id, "openid profile", browser_session.sid, idp_settings.AUDIENCE,
+    )
+    assert verify_access(access)["sub"] == str(user.pk)  # the issuer's own verifier takes it
+    assert idt["iss"] == idp_settings.ISSUER and idt["sub"] == str(user.pk)
+    assert idt["aud"] == idt["azp"] == client.client_id
+    assert idt["sid"] == browser_session.sid and idt["auth_time"] == int(auth_time.timestamp())
+    assert idt["iat"] == int(clock().timestamp()) and idt["exp"] > idt["iat"]
+    assert idt["at_hash"] == hashes.at_hash(access)
+    assert idt.get("nonce") == nonce
+    assert OutstandingToken.objects.get(jti=_jti(refresh)).grant_link.grant == grant
+    assert LoginSession.objects.get(sid=browser_session.sid).expires_at == tokens.expires_at(_claims(refresh))
+
+
+def test_without_the_openid_scope_there_is_no_id_token(browser_session, clock):
+    grant = sessions.start_grant(browser_session, _client(), "email", clock=clock)
+
+    assert sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock()).id_token is None
+
+
+def test_a_grants_refresh_token_rotates_for_its_client_only(browser_session, clock):
+    app1, app2 = _client("app1"), _client("app2")
+    grant = sessions.start_grant(browser_session, app1, "openid", clock=clock)
+    tokens_ = sessions.issue_grant_tokens(grant, nonce="n", auth_time=browser_session.auth_time, now=clock())
+
+    for wrong in (lambda: sessions.refresh_grant(tokens_.refresh, client=app2, clock=clock),
+                  lambda: sessions.refresh_session(tokens_.refresh, clock=clock)):
+        with pytest.raises(TokenWrongClient):
+            wrong()
+    clock.advance(1)
+    rotated = sessions.refresh_grant(tokens_.refresh, client=app1, clock=clock)
+
+    idt = _claims(rotated.id_token)
+    # OpenID Connect Core §12.2: the original auth_time, a new iat, no nonce.
+    assert idt["auth_time"] == int(browser_session.auth_time.timestamp()) and "nonce" not in idt
+    assert _claims(rotated.access)["client_id"] == app1.client_id
+    assert _blacklisted(tokens_.refresh) and not _blacklisted(rotated.refresh)
+    # Reuse in a client's grant ends the whole session, as at /api/login/refresh.
+    assert _grant_rejection(tokens_.refresh, app1, clock).code == "token_reused"
+    assert LoginSession.objects.get(sid=browser_session.sid).end_reason == SessionEnd.REUSE
+    assert Grant.objects.get(pk=grant.pk).end_reason == SessionEnd.REUSE
+
+
+def test_end_session_ends_every_grant_and_blacklists_every_live_refresh_token(user, keyring, clock):
+    api_refresh = sessions.start_session(user, clock=clock).refresh
+    session = LoginSession.objects.get()
+    app_tokens = [
+        sessions.issue_grant_tokens(sessions.start_grant(session, _client(name), "openid", clock=clock),
+                                    nonce=None, auth_time=session.auth_time, now=clock())
+        for name in ("app1", "app2")
+    ]
+
+    assert sessions.end_session(session, SessionEnd.ADMIN, at=clock()) is True
+    assert sessions.end_session(session, SessionEnd.LOGOUT) is False  # once only; the first reason stands
+
+    session.refresh_from_db()
+    assert (session.ended_at, session.end_reason) == (clock(), SessionEnd.ADMIN)
+    assert set(Grant.objects.values_list("end_reason", flat=True)) == {SessionEnd.ADMIN}
+    assert Grant.objects.filter(ended_at=clock()).count() == 3
+    for refresh in [api_refresh, *(t.refresh for t in app_tokens)]:
+        assert _blacklisted(refresh)
+    assert _grant_rejection(app_tokens[0].refresh, Client.objects.get(name="app1"), clock).code == "session_ended"
+
+
+def test_end_session_is_one_transaction(user, keyring, clock, monkeypatch):
+    sessions.start_session(user, clock=clock)
+    session = LoginSession.objects.get()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the logout notices could not be written")
+
+    monkeypatch.setattr(sessions, "_notify_logout", fail)
+    with pytest.raises(RuntimeError):
+        sessions.end_session(session, SessionEnd.ADMIN)
+
+    assert LoginSession.objects.get().ended_at is None and Grant.objects.get().ended_at is None
+    assert not BlacklistedToken.objects.exists()
+
+
+def test_a_code_replay_ends_only_its_grant(browser_session, clock):
+    app1, app2 = _client("app1"), _client("app2")
+    issued = {}
+    for client in (app1, app2):
+        grant = sessions.start_grant(browser_session, client, "openid", clock=clock)
+        issued[client.name] = sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock())
+
+    assert sessions.end_grant_of(sid=browser_session.sid, client_id=app1.pk, reason=SessionEnd.CODE_REPLAY)
+
+    replayed = Grant.objects.get(client=app1)
+    assert replayed.end_reason == SessionEnd.CODE_REPLAY
+    assert _blacklisted(issued["app1"].refresh) and not _blacklisted(issued["app2"].refresh)
+    assert LoginSession.objects.get(sid=browser_session.sid).ended_at is None
+    assert sessions.live_session(verify_access(issued["app1"].access)) is None
+    assert sessions.live_session(verify_access(issued["app2"].access)) is not None
+    assert _grant_rejection(issued["app1"].refresh, app1, clock).code == "grant_ended"
+    # A new sign-in of the client under the same session opens a new grant; the old tokens stay dead.
+    clock.advance(5)
+    reopened = sessions.start_grant(browser_session, app1, "openid", clock=clock)
+    assert reopened.pk != replayed.pk
+    assert sessions.live_session(verify_access(issued["app1"].access)) is None
+
+
+def test_logout_everywhere_ends_each_session_through_end_session(user, keyring, clock, monkeypatch):
+    for _ in range(2):
+        sessions.start_session(user, clock=clock)
+    ended = []
+    end = sessions.end_session
+    monkeypatch.setattr(sessions, "end_session", lambda session, reason, **kw: ended.append(reason) or end(session, reason, **kw))
+
+    assert sessions.end_all_sessions(user) == 2
+    assert ended == [SessionEnd.LOGOUT_EVERYWHERE] * 2
+    assert not OutstandingToken.objects.filter(blacklistedtoken__isnull=True).exists()
+
+
+def test_deactivating_a_user_ends_their_sessions(user, keyring, clock):
+    sessions.start_session(user, clock=clock)
+
+    user.is_active = False
+    user.save()
+
+    session = LoginSession.objects.get()
+    assert session.end_reason == SessionEnd.USER_DEACTIVATED and session.grants.get().end_reason == SessionEnd.USER_DEACTIVATED
+    assert not OutstandingToken.objects.filter(blacklistedtoken__isnull=True).exists()
+
+
+def test_deleting_a_user_ends_their_sessions_before_the_cascade(user, keyring, clock, monkeypatch):
+    refresh = sessions.start_session(user, clock=clock).refresh
+    seen = []
+    notify = sessions._notify_logout
+    monkeypatch.setattr(sessions, "_notify_logout", lambda session, grants, at, **kw: seen.append(
+        (session.sid, [g.pk for g in grants])) or notify(session, grants, at, **kw))
+
+    user.delete()
+
+    assert len(seen) == 1 and len(seen[0][1]) == 1  # the hook saw the session and its grant before they went
+    assert not LoginSession.objects.exists() and not Grant.objects.exists()
+    # The refresh token's row outlives the user (simplejwt sets its user to NULL), blacklisted.
+    assert _blacklisted(refresh)
+
+
+def test_a_browser_session_gets_tokens_for_two_clients_under_one_sid(browser_session, clock):
+    """Single sign-on at function level: two clients, one session, one sid in every token."""
+    sids = set()
+    for name in ("app1", "app2"):
+        grant = sessions.start_grant(browser_session, _client(name), "openid", clock=clock)
+        minted = sessions.issue_grant_tokens(grant, nonce=None, auth_time=browser_session.auth_time, now=clock())
+        sids |= {_claims(minted.access)["sid"], _claims(minted.id_token)["sid"], _claims(minted.refresh)["sid"]}
+
+    assert sids == {browser_session.sid}
+    assert LoginSession.objects.count() == 1 and Grant.objects.filter(session=browser_session).count() == 2

@@ -12,7 +12,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from idp import views
+from idp import login
 from idp.hashers import PasswordHashingBusy
 from idp.throttling import LoginThrottle
 from keys.exceptions import KeyringError
@@ -33,7 +33,7 @@ def _login(api, username: str, password: str = "wrong", ip: str = "10.0.0.1"):
 
 
 def _counts(username: str, ip: str) -> dict[str, int]:
-    return views.login_throttle().counts(username, ip)
+    return login.login_throttle().counts(username, ip)
 
 
 @override_settings(KUNCI_IDP=LIMITS)

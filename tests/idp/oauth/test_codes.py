@@ -64,7 +64,7 @@ def other(db) -> Client:
 
 @pytest.fixture
 def session(user) -> LoginSession:
-    return LoginSession.objects.create(sid="s" * 32, user=user, created_at=SIGNED_IN)
+    return LoginSession.objects.create(sid="s" * 32, user=user, created_at=SIGNED_IN, auth_time=SIGNED_IN)
 
 
 def _issue(client: Client, session: LoginSession, *, challenge: str = CHALLENGE, at: datetime = NOW) -> str:

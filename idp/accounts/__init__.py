@@ -1,0 +1,1 @@
+"""The issuer's pages for people: sign in, sign out."""
