@@ -6,7 +6,7 @@ the OAuth endpoints answer RFC 6749 §5.2 `{error, error_description}`.
 """
 from __future__ import annotations
 
-from relying_party.exceptions import TokenRejected, UserInactive
+from relying_party.exceptions import CodedError, TokenRejected, UserInactive
 
 __all__ = [
     "CredentialsRefused",
@@ -25,16 +25,8 @@ __all__ = [
 ]
 
 
-class IssuerError(Exception):
+class IssuerError(CodedError):
     """A request the issuer refuses; `code` is the stable reason, `description` says it to a human."""
-
-    code = "invalid_request"
-    description = "The request was refused"
-
-    def __init__(self, description: str | None = None) -> None:
-        if description is not None:
-            self.description = description
-        super().__init__(self.description)
 
 
 class CredentialsRefused(IssuerError):

@@ -10,16 +10,27 @@ class InvalidSetting(Exception):
     """An option given to JWKSCache or TokenVerifier (or in settings.RELYING_PARTY) is unusable."""
 
 
-class TokenRejected(Exception):
-    """A presented token was refused; `code` is the stable reason, `description` says it to a human."""
+class CodedError(Exception):
+    """A refusal with a stable machine `code` and a human `description`: OAuth's error/description pair.
 
-    code = "token_invalid"
-    description = "Token is invalid"
+    The base of every domain error in Kunci, the issuer's included; each endpoint renders them its
+    own way (JSON `{detail, code}`, RFC 6749 §5.2 `{error, error_description}`, an HTML page).
+    """
+
+    code = "invalid_request"
+    description = "The request was refused"
 
     def __init__(self, description: str | None = None) -> None:
         if description is not None:
             self.description = description
         super().__init__(self.description)
+
+
+class TokenRejected(CodedError):
+    """A presented token was refused; `code` is the stable reason, `description` says it to a human."""
+
+    code = "token_invalid"
+    description = "Token is invalid"
 
 
 class TokenMalformed(TokenRejected):

@@ -20,21 +20,17 @@ from typing import Any
 from idp.conf import idp_settings
 from idp.oauth import credentials, pkce
 from idp.oauth.models import NONCE_MAX_LENGTH, AuthorizationCode, Client
+from relying_party.exceptions import CodedError
 
 CODE_BYTES = 32  # 256 bits; RFC 6749 §10.10 asks for at most 2^-128 odds of guessing one
 
 
-class CodeRejected(Exception):
+class CodeRejected(CodedError):
     """A token request's code was refused; `error` is the RFC 6749 §5.2 error, `code` the precise reason."""
 
     error = "invalid_grant"
     code = "code_invalid"
     description = "The authorization code is invalid"
-
-    def __init__(self, description: str | None = None) -> None:
-        if description is not None:
-            self.description = description
-        super().__init__(self.description)
 
 
 class CodeUnknown(CodeRejected):
