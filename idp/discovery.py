@@ -63,7 +63,7 @@ CLAIMS_SUPPORTED = [
 ]
 
 
-def _url(request: Request, name: str) -> str:
+def _url(name: str) -> str:
     # The issuer's configured URL, not the Host header: discovery must name the issuer exactly
     # (OpenID Connect Discovery 1.0 §4.3), whatever host a proxy forwarded.
     return idp_settings.ISSUER.rstrip("/") + reverse(name)
@@ -77,12 +77,12 @@ class OpenIDConfigurationView(PublicMetadataView):
         return Response(
             {
                 "issuer": idp_settings.ISSUER,
-                "authorization_endpoint": _url(request, "authorize"),
-                "token_endpoint": _url(request, "token"),
-                "userinfo_endpoint": _url(request, "userinfo"),
-                "jwks_uri": _url(request, "jwks"),
+                "authorization_endpoint": _url("authorize"),
+                "token_endpoint": _url("token"),
+                "userinfo_endpoint": _url("userinfo"),
+                "jwks_uri": _url("jwks"),
                 # RP-Initiated Logout 1.0 §2.1.
-                "end_session_endpoint": _url(request, "end-session"),
+                "end_session_endpoint": _url("end-session"),
                 "scopes_supported": SCOPES_SUPPORTED,
                 "response_types_supported": ["code"],
                 "response_modes_supported": ["query"],

@@ -10,14 +10,13 @@
 """
 from __future__ import annotations
 
+from authlib.common.urls import add_params_to_uri
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-
-from authlib.common.urls import add_params_to_uri
 
 from idp import sessions
 from idp.accounts import browser

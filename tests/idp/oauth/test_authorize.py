@@ -308,3 +308,34 @@ def test_prompt_none_never_shows_ui(untrusted_rp, rp, user):
             sign_in(browser)
         response = browser.get("/authorize", auth_params(client, prompt="none"))
         assert redirect_query(response)["error"] in {"login_required", "consent_required"}
+
+
+@pytest.mark.parametrize("scope", ["openid address", "openid phone", "openid profile email address phone"],
+                         ids=["oidcc-scope-address", "oidcc-scope-phone", "oidcc-scope-all"])
+def test_oidcc_scope_address_phone_all_succeed_without_unsupported_claims(browser, rp, api, scope):
+    # Kunci holds no address or phone: the scopes are ignored, not refused (RFC 6749 §3.3), and
+    # the token response's `scope` says what was granted.
+    body = exchange(api, rp, get_code(browser, rp, scope=scope)).json()
+
+    assert not {"address", "phone"} & set(body["scope"].split())
+    assert "openid" in body["scope"].split()
+
+
+def test_oidcc_claims_essential_is_ignored_and_succeeds(browser, rp):
+    # claims_parameter_supported is false (discovery): the parameter is ignored (OIDC Core §5.5).
+    get_code(browser, rp, claims='{"userinfo":{"name":{"essential":true}}}')
+
+
+def test_oidcc_ensure_request_object_with_redirect_uri_is_rejected_as_unsupported(browser, rp):
+    request_object = jwt.encode({"redirect_uri": "https://evil.example/cb", "client_id": rp.client_id}, key="", algorithm="none")
+
+    query = redirect_query(browser.get("/authorize", auth_params(rp, request=request_object)))
+
+    # The error goes to the redirect_uri of the request itself, never to the one inside the object.
+    assert query["error"] == "request_not_supported"
+
+
+def test_oidcc_idtoken_unsigned_is_never_issued(browser, rp, api):
+    id_token = exchange(api, rp, get_code(browser, rp)).json()["id_token"]
+
+    assert jwt.get_unverified_header(id_token)["alg"] == "RS256"
