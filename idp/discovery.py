@@ -5,6 +5,7 @@ import hashlib
 import json
 
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
@@ -14,6 +15,9 @@ from rest_framework.views import APIView
 
 from idp.conf import idp_settings
 from idp.jws import ALGORITHM
+from idp.oauth import pkce
+from idp.oauth.endpoints.authorize import PROMPT_VALUES
+from idp.oauth.server import AUTH_METHODS
 from keys import keyring
 from keys.conf import keys_settings
 
@@ -51,25 +55,50 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+# OpenID Connect Core §5.4 (profile, email) and §2, §5.1: what the id_token and /userinfo carry.
+SCOPES_SUPPORTED = ["openid", "profile", "email"]
+CLAIMS_SUPPORTED = [
+    "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
+    "name", "given_name", "family_name", "preferred_username", "email", "email_verified",
+]
+
+
+def _url(name: str) -> str:
+    # The issuer's configured URL, not the Host header: discovery must name the issuer exactly
+    # (OpenID Connect Discovery 1.0 §4.3), whatever host a proxy forwarded.
+    return idp_settings.ISSUER.rstrip("/") + reverse(name)
+
+
 class OpenIDConfigurationView(PublicMetadataView):
+    """OpenID Connect Discovery 1.0 §3, RFC 8414 §2: every REQUIRED field, and only what is true."""
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        issuer = idp_settings.ISSUER
         return Response(
             {
-                "issuer": issuer,
-                "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                "token_endpoint": f"{issuer}/api/login",
-                "refresh_endpoint": f"{issuer}/api/login/refresh",
-                "logout_endpoint": f"{issuer}/api/logout",
-                "userinfo_endpoint": f"{issuer}/api/me",
+                "issuer": idp_settings.ISSUER,
+                "authorization_endpoint": _url("authorize"),
+                "token_endpoint": _url("token"),
+                "userinfo_endpoint": _url("userinfo"),
+                "jwks_uri": _url("jwks"),
+                # RP-Initiated Logout 1.0 §2.1.
+                "end_session_endpoint": _url("end-session"),
+                "scopes_supported": SCOPES_SUPPORTED,
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": [ALGORITHM],
-                "access_token_signing_alg_values_supported": [ALGORITHM],
-                "token_endpoint_auth_methods_supported": ["none"],
-                "claims_supported": [
-                    "iss", "aud", "sub", "exp", "iat", "jti", "sid", "user_id", "username", "email",
-                ],
+                "token_endpoint_auth_methods_supported": AUTH_METHODS,
+                "claims_supported": CLAIMS_SUPPORTED,
+                # RFC 8414 §2 (RFC 7636): S256 only.
+                "code_challenge_methods_supported": list(pkce.METHODS),
+                # RFC 9207 §3.
+                "authorization_response_iss_parameter_supported": True,
+                "request_parameter_supported": False,
+                "request_uri_parameter_supported": False,
+                "claims_parameter_supported": False,
+                "prompt_values_supported": list(PROMPT_VALUES),
             },
             headers={"Cache-Control": f"public, max-age={keys_settings.JWKS_MAX_AGE}"},
         )

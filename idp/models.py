@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 
 # The client registry and its authorization codes live in their own package and belong to this app (label `idp`).
-from idp.oauth.models import AuthorizationCode, Client  # noqa: F401
+from idp.oauth.models import AuthorizationCode, Client, Consent  # noqa: F401
 
 
 class KunciUserManager(UserManager):

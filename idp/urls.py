@@ -39,5 +39,7 @@ urlpatterns = [
     ),
     # The pages for people: sign in, sign out (idp/accounts/).
     path("", include("idp.accounts.urls")),
+    # The OpenID Provider's endpoints: authorize, token, userinfo, end session (idp/oauth/).
+    path("", include("idp.oauth.urls")),
     path("admin/", admin.site.urls),
 ]

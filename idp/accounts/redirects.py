@@ -47,3 +47,11 @@ def client_for(next_url: str | None) -> Client | None:
     if len(client_ids) != 1 or not client_ids[0] or len(client_ids[0]) > 64:
         return None
     return Client.objects.filter(client_id=client_ids[0]).first()
+
+
+def login_hint_of(next_url: str | None) -> str:
+    """Return the `login_hint` of `next_url` when it is an authorization request, else ""."""
+    if not next_url or client_for(next_url) is None:
+        return ""
+    hints = parse_qs(urlsplit(next_url).query).get("login_hint") or [""]
+    return hints[0][:254]

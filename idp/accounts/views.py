@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from idp.accounts import browser
 from idp.accounts.forms import SignInForm
-from idp.accounts.redirects import client_for, safe_next
+from idp.accounts.redirects import client_for, login_hint_of, safe_next
 from idp.error_pages import error_page
 from idp.exceptions import CredentialsRefused, LoginThrottled
 from idp.hashers import PasswordHashingBusy
@@ -37,7 +37,9 @@ class SignInView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         next_url = safe_next(request.GET.get("next"))
-        return self._page(request, SignInForm(initial={"next": next_url or ""}), next_url)
+        # OIDC Core §3.1.2.1: the authorization request's login_hint prefills the username.
+        initial = {"next": next_url or "", "username": login_hint_of(next_url)}
+        return self._page(request, SignInForm(initial=initial), next_url)
 
     @method_decorator(sensitive_post_parameters("password"))
     def post(self, request: HttpRequest) -> HttpResponse:

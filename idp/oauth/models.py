@@ -215,3 +215,26 @@ class AuthorizationCode(AuthorizationCodeMixin, models.Model):
 
     def get_code_challenge_method(self) -> str | None:
         return pkce.S256 if self.code_challenge else None
+
+
+class Consent(models.Model):
+    """The scopes a person agreed to share with an untrusted client, on the consent page (OIDC Core §3.1.2.4).
+
+    Asked once per client and set of scopes: a later request for no more than these skips the page,
+    unless it says `prompt=consent`.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="consents")
+    # Space-separated scopes (RFC 6749 §3.3).
+    scope = models.TextField()
+    given_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "client"], name="idp_consent_user_client")]
+
+    def __str__(self) -> str:
+        return f"consent of {self.user_id} to {self.client_id}: {self.scope}"
+
+    def covers(self, scope: str) -> bool:
+        return set(scope.split()) <= set(self.scope.split())

@@ -1,22 +1,26 @@
 """openid-client v6, a standard OpenID Connect relying party, against the live issuer.
 
-Each test runs tests/e2e/node/oidc_client.mjs under node (see tests/e2e/oidc_client.py). Scenarios
-that need the code flow's endpoints (code exchange, userinfo, refresh) are written in the script;
-their tests belong here once the issuer serves those endpoints.
+Each test runs tests/e2e/node/oidc_client.mjs under node (see tests/e2e/oidc_client.py). The code
+flow runs whole over real HTTP: openid-client builds the authorization URL, a plain HTTP session
+plays the browser (the sign-in form, its CSRF cookie), and openid-client redeems the code, checks
+the id_token's signature and claims, calls /userinfo, refreshes, and builds the end-session URL.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+import json
+import re
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
 
+from tests.e2e.conftest import PASSWORD
 from tests.e2e.oidc_client import OpenIDClientError
 
-CLIENT_ID = "kunci-e2e"
-CLIENT_SECRET = "e2e client secret"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
+POST_LOGOUT_URI = "http://127.0.0.1:9/signed-out"
 # OpenID Connect Discovery 1.0 §3: the metadata an OP MUST publish (token_endpoint too, as it is not
 # implicit-only).
 REQUIRED_METADATA = {
@@ -30,9 +34,89 @@ REQUIRED_METADATA = {
 }
 
 
+@pytest.fixture(scope="module")
+def registered(deployment, issuer) -> dict[str, str]:
+    """A confidential client registered with `manage.py clients add --json`, as an operator would."""
+    added = deployment.manage(
+        "clients", "add", "openid-client e2e", "--redirect-uri", REDIRECT_URI,
+        "--post-logout-redirect-uri", POST_LOGOUT_URI, "--trusted", "--json",
+    )
+    return json.loads(added.stdout)
+
+
 @pytest.fixture
-def relying_party(issuer, node_client):
-    return node_client(issuer.url, CLIENT_ID, CLIENT_SECRET)
+def relying_party(issuer, node_client, registered):
+    return node_client(issuer.url, registered["client_id"], registered["client_secret"])
+
+
+def _sign_in_and_authorize(url: str) -> str:
+    """Play the browser: open the authorization URL, sign in on Kunci's page, return the callback URL."""
+    browser = requests.Session()
+    response = browser.get(url, allow_redirects=False, timeout=20)
+    # No session yet: the issuer sends the browser to its sign-in page.
+    assert response.status_code == 302, response.text
+    signin = urljoin(url, response.headers["Location"])
+    page = browser.get(signin, timeout=20)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    next_url = re.search(r'name="next" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+    response = browser.post(
+        signin, data={"csrfmiddlewaretoken": csrf, "username": "admin", "password": PASSWORD, "next": next_url},
+        headers={"Referer": signin}, allow_redirects=False, timeout=20,
+    )
+    assert response.status_code == 302, response.text
+    response = browser.get(urljoin(url, response.headers["Location"]), allow_redirects=False, timeout=20)
+    assert response.status_code == 302 and response.headers["Location"].startswith(REDIRECT_URI), response.text
+    return response.headers["Location"]
+
+
+def test_oidcc_server_the_whole_code_flow_with_openid_client(issuer, relying_party, registered):
+    # Discovery, authorization code + PKCE S256, id_token validation (signature against the JWKS,
+    # iss, aud, azp, exp, iat, nonce, RFC 9207 iss), userinfo, refresh, and the end-session URL.
+    start = relying_party.run("authorization-url", redirect_uri=REDIRECT_URI)
+    callback = _sign_in_and_authorize(start["url"])
+    assert parse_qs(urlsplit(callback).query)["iss"] == [issuer.url]
+
+    exchanged = relying_party.run(
+        "code-exchange", callback_url=callback, code_verifier=start["code_verifier"],
+        nonce=start["nonce"], state=start["state"],
+    )
+
+    claims = exchanged["claims"]
+    assert claims["iss"] == issuer.url and claims["aud"] == registered["client_id"]
+    assert claims["nonce"] == start["nonce"] and claims["sid"]
+    tokens = exchanged["tokens"]
+    info = relying_party.run("userinfo", access_token=tokens["access_token"], sub=claims["sub"])["userinfo"]
+    assert info["sub"] == claims["sub"] and info["preferred_username"] == "admin"
+    assert info["email"] == "admin@example.com"
+
+    refreshed = relying_party.run("refresh", refresh_token=tokens["refresh_token"])
+    assert refreshed["tokens"]["refresh_token"] != tokens["refresh_token"]
+    assert refreshed["claims"]["sid"] == claims["sid"]
+
+    logout = relying_party.run(
+        "end-session-url", id_token_hint=tokens["id_token"], post_logout_redirect_uri=POST_LOGOUT_URI, state="bye",
+    )
+    ended = requests.get(logout["url"], allow_redirects=False, timeout=20)
+    assert ended.status_code == 302 and ended.headers["Location"] == f"{POST_LOGOUT_URI}?state=bye"
+    # The session ended: its refresh token no longer refreshes.
+    with pytest.raises(OpenIDClientError) as refused:
+        relying_party.run("refresh", refresh_token=refreshed["tokens"]["refresh_token"])
+    assert refused.value.oauth_error == "invalid_grant"
+
+
+def test_oidcc_codereuse_with_openid_client(relying_party):
+    start = relying_party.run("authorization-url", redirect_uri=REDIRECT_URI)
+    callback = _sign_in_and_authorize(start["url"])
+    params = dict(callback_url=callback, code_verifier=start["code_verifier"], nonce=start["nonce"], state=start["state"])
+    tokens = relying_party.run("code-exchange", **params)["tokens"]
+
+    with pytest.raises(OpenIDClientError) as refused:
+        relying_party.run("code-exchange", **params)
+
+    assert refused.value.oauth_error == "invalid_grant"
+    # The replay ended the grant the first redemption made: its access token stops working.
+    with pytest.raises(OpenIDClientError):
+        relying_party.run("userinfo", access_token=tokens["access_token"], sub="1")
 
 
 def test_openid_client_discovers_the_issuer_and_its_jwks(issuer, relying_party):
@@ -42,26 +126,21 @@ def test_openid_client_discovers_the_issuer_and_its_jwks(issuer, relying_party):
     # openid-client compares the discovered issuer with the URL it was given, string for string.
     assert metadata["issuer"] == issuer.url
     assert metadata["jwks_uri"] == f"{issuer.url}/.well-known/jwks.json"
-    assert result["client_metadata"]["client_id"] == CLIENT_ID
+    assert result["client_metadata"]["client_id"] == relying_party.client_id
 
 
-def test_openid_client_refuses_discovery_whose_issuer_is_not_the_url_it_asked(issuer, node_client):
+def test_openid_client_refuses_discovery_whose_issuer_is_not_the_url_it_asked(issuer, node_client, registered):
     # The same server under another name: its metadata names 127.0.0.1, so the issuer does not match
     # (OIDC Discovery §4.3) and openid-client refuses it with its own error code.
     other_name = issuer.url.replace("127.0.0.1", "localhost")
 
     with pytest.raises(OpenIDClientError) as refused:
-        node_client(other_name, CLIENT_ID, CLIENT_SECRET).run("discovery")
+        node_client(other_name, registered["client_id"], registered["client_secret"]).run("discovery")
 
     assert refused.value.code == "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED"
     assert refused.value.error["cause"]["attribute"] == "issuer"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discovery lacks authorization_endpoint and response_types_supported (OIDC Discovery §3); "
-    "remove this mark when the OpenID Provider publishes them",
-)
 def test_openid_client_discovers_every_required_metadata_field(relying_party):
     metadata = relying_party.run("discovery")["server_metadata"]
 
@@ -69,11 +148,6 @@ def test_openid_client_discovers_every_required_metadata_field(relying_party):
     assert "code" in metadata["response_types_supported"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OpenIDClientError,
-    reason="discovery has no authorization_endpoint yet; remove this mark when the OpenID Provider publishes it",
-)
 def test_openid_client_builds_a_code_flow_authorization_url_with_pkce_s256_nonce_and_state(relying_party):
     result = relying_party.run("authorization-url", redirect_uri=REDIRECT_URI)
 
@@ -82,7 +156,7 @@ def test_openid_client_builds_a_code_flow_authorization_url_with_pkce_s256_nonce
     assert result["url"].startswith(metadata["authorization_endpoint"] + "?")
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
     assert query["response_type"] == "code"
-    assert query["client_id"] == CLIENT_ID
+    assert query["client_id"] == relying_party.client_id
     assert query["redirect_uri"] == REDIRECT_URI
     assert set(query["scope"].split()) == {"openid", "profile", "email"}
     assert query["nonce"] == result["nonce"]
@@ -93,15 +167,9 @@ def test_openid_client_builds_a_code_flow_authorization_url_with_pkce_s256_nonce
     assert query["code_challenge"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OpenIDClientError,
-    reason="discovery has no end_session_endpoint yet (RP-Initiated Logout 1.0 §2.1); "
-    "remove this mark when the OpenID Provider publishes it",
-)
 def test_openid_client_builds_an_rp_initiated_logout_url(relying_party):
     result = relying_party.run(
-        "end-session-url", id_token_hint="an.id.token", post_logout_redirect_uri=REDIRECT_URI, state="after-logout"
+        "end-session-url", id_token_hint="an.id.token", post_logout_redirect_uri=POST_LOGOUT_URI, state="after-logout"
     )
 
     metadata = relying_party.run("discovery")["server_metadata"]
@@ -109,8 +177,8 @@ def test_openid_client_builds_an_rp_initiated_logout_url(relying_party):
     assert result["url"].startswith(metadata["end_session_endpoint"] + "?")
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
     assert query == {
-        "client_id": CLIENT_ID,
+        "client_id": relying_party.client_id,
         "id_token_hint": "an.id.token",
-        "post_logout_redirect_uri": REDIRECT_URI,
+        "post_logout_redirect_uri": POST_LOGOUT_URI,
         "state": "after-logout",
     }

@@ -67,8 +67,36 @@ def test_discovery_issuer_equals_the_tokens_iss_byte_for_byte(api, login, user):
     claims = jwt.decode(access, options={"verify_signature": False})
     assert config["issuer"] == claims["iss"]
     assert config["jwks_uri"] == f"{claims['iss']}/.well-known/jwks.json"
-    assert config["token_endpoint"] == f"{claims['iss']}/api/login"
+    assert config["token_endpoint"] == f"{claims['iss']}/token"
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+
+
+def test_oidcc_server_discovery_has_every_required_field_and_only_true_ones(api, keyring, settings):
+    # OpenID Connect Discovery 1.0 §3 (the Config OP plan's oidcc-discovery-* checks): the REQUIRED
+    # fields, the OP's real endpoints, and none of the names that never meant what they said.
+    config = api.get("/.well-known/openid-configuration").json()
+    issuer = settings.KUNCI_IDP["ISSUER"]
+
+    assert config["issuer"] == issuer
+    assert config["authorization_endpoint"] == f"{issuer}/authorize"
+    assert config["token_endpoint"] == f"{issuer}/token"
+    assert config["userinfo_endpoint"] == f"{issuer}/userinfo"
+    assert config["end_session_endpoint"] == f"{issuer}/logout"
+    assert config["response_types_supported"] == ["code"]
+    assert config["response_modes_supported"] == ["query"]
+    assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert config["subject_types_supported"] == ["public"]
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert config["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert set(config["scopes_supported"]) == {"openid", "profile", "email"}
+    assert {"sub", "iss", "auth_time", "sid", "email", "preferred_username"} <= set(config["claims_supported"])
+    assert config["authorization_response_iss_parameter_supported"] is True
+    assert config["request_parameter_supported"] is False
+    assert config["request_uri_parameter_supported"] is False
+    assert config["claims_parameter_supported"] is False
+    assert config["prompt_values_supported"] == ["none", "login", "consent"]
+    for made_up in ("refresh_endpoint", "logout_endpoint", "access_token_signing_alg_values_supported"):
+        assert made_up not in config
 
 
 def test_an_access_token_verifies_against_the_published_jwks(api, login, user, settings):

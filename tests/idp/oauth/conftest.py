@@ -1,0 +1,121 @@
+"""Fixtures for the OpenID Provider's endpoints: registered clients, a signed-in browser, the code flow."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.test import Client as BrowserClient
+
+from idp.oauth import pkce
+from idp.oauth.models import AuthMethod, Client
+from tests.conftest import PASSWORD
+
+REDIRECT_URI = "https://rp.example/callback"
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 Appendix B
+CHALLENGE = pkce.s256_challenge(VERIFIER)
+
+
+@dataclass
+class Registered:
+    client: Client
+    secret: str | None
+
+    @property
+    def client_id(self) -> str:
+        return self.client.client_id
+
+    def basic(self) -> str:
+        raw = f"{self.client.client_id}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+def register(name: str, *, public: bool = False, trusted: bool = True,
+             method: str = AuthMethod.CLIENT_SECRET_BASIC, **fields) -> Registered:
+    client = Client(
+        name=name, redirect_uris=[REDIRECT_URI], post_logout_redirect_uris=["https://rp.example/bye"],
+        token_endpoint_auth_method=AuthMethod.NONE if public else method, trusted=trusted,
+        accepts_shared_audience=True, **fields,
+    )
+    secret = None if public else client.set_new_secret()
+    client.save()
+    return Registered(client, secret)
+
+
+@pytest.fixture
+def rp(keyring) -> Registered:
+    """A trusted confidential client (client_secret_basic), as the conformance suite registers."""
+    return register("Relying Party")
+
+
+@pytest.fixture
+def public_rp(keyring) -> Registered:
+    return register("Single-page app", public=True)
+
+
+@pytest.fixture
+def post_rp(keyring) -> Registered:
+    return register("Form-posting RP", method=AuthMethod.CLIENT_SECRET_POST)
+
+
+@pytest.fixture
+def untrusted_rp(keyring) -> Registered:
+    return register("Third-party app", trusted=False)
+
+
+def sign_in(browser: BrowserClient, username: str = "alice", password: str = PASSWORD) -> None:
+    response = browser.post("/signin", {"username": username, "password": password})
+    assert response.status_code == 302, response.content
+
+
+@pytest.fixture
+def browser(user) -> BrowserClient:
+    """A browser signed in to Kunci as alice."""
+    browser = BrowserClient()
+    sign_in(browser)
+    return browser
+
+
+def auth_params(registered: Registered, **overrides) -> dict[str, str]:
+    params = {
+        "response_type": "code", "client_id": registered.client_id, "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile email", "state": "af0ifjsldkj", "nonce": "n-0S6_WzA2Mj",
+        "code_challenge": CHALLENGE, "code_challenge_method": "S256",
+    }
+    params.update(overrides)
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def redirect_query(response) -> dict[str, str]:
+    """The query of a redirect to the client, one value per name."""
+    assert response.status_code == 302, (response.status_code, response.content[:500])
+    location = response["Location"]
+    assert location.startswith(REDIRECT_URI + "?"), location
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+def get_code(browser: BrowserClient, registered: Registered, **overrides) -> str:
+    query = redirect_query(browser.get("/authorize", auth_params(registered, **overrides)))
+    assert "code" in query, query
+    return query["code"]
+
+
+def exchange(api, registered: Registered, code: str, *, verifier: str | None = VERIFIER,
+             redirect_uri: str = REDIRECT_URI, **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **extra}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    headers = {}
+    if registered.client.token_endpoint_auth_method == AuthMethod.CLIENT_SECRET_BASIC:
+        headers["HTTP_AUTHORIZATION"] = registered.basic()
+    elif registered.client.token_endpoint_auth_method == AuthMethod.CLIENT_SECRET_POST:
+        data.update(client_id=registered.client_id, client_secret=registered.secret)
+    else:
+        data["client_id"] = registered.client_id
+    return form_post(api, "/token", data, **headers)
+
+
+def form_post(client, path: str, data: dict, **headers):
+    """POST `data` form-encoded (application/x-www-form-urlencoded), as OAuth clients do."""
+    return client.post(path, urlencode(data), content_type="application/x-www-form-urlencoded", **headers)
