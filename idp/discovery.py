@@ -59,7 +59,8 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 SCOPES_SUPPORTED = ["openid", "profile", "email"]
 CLAIMS_SUPPORTED = [
     "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
-    "name", "given_name", "family_name", "preferred_username", "email", "email_verified",
+    "name", "given_name", "family_name", "preferred_username", "updated_at",
+    "email", "email_verified",
 ]
 
 

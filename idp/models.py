@@ -26,6 +26,10 @@ class User(AbstractUser):
     and later password resets and registration, rely on it).
     """
 
+    # OpenID Connect Core §5.1: `updated_at`, "time the End-User's information was last updated";
+    # every save through the model (admin, accounts pages, manage.py) moves it.
+    updated_at = models.DateTimeField(auto_now=True)
+
     objects = KunciUserManager()
 
     class Meta(AbstractUser.Meta):

@@ -42,6 +42,8 @@ def claims_for(user: Any, scope: str) -> dict[str, Any]:
             "given_name": user.first_name,
             "family_name": user.last_name,
             "name": full_name or user.get_username(),
+            # OIDC Core §5.1: seconds since the epoch, a JSON number.
+            "updated_at": int(user.updated_at.timestamp()),
         })
         claims = {name: value for name, value in claims.items() if value != ""}
     if "email" in scopes and user.email:

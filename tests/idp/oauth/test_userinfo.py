@@ -1,6 +1,9 @@
 """The UserInfo endpoint, named after the Basic OP test modules it implements."""
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
 import pytest
 
 from idp.accounts.browser import SID_SESSION_KEY
@@ -21,7 +24,7 @@ EXPECTED = {
 
 
 def _expected(user):
-    return {**EXPECTED, "sub": str(user.pk)}
+    return {**EXPECTED, "sub": str(user.pk), "updated_at": int(user.updated_at.timestamp())}
 
 
 def test_oidcc_userinfo_get(api, tokens, user):
@@ -45,7 +48,7 @@ def test_oidcc_userinfo_post_body(api, tokens, user):
 
 @pytest.mark.parametrize("scope, expected", [
     ("openid", {"sub"}),
-    ("openid profile", {"sub", "name", "given_name", "family_name", "preferred_username"}),
+    ("openid profile", {"sub", "name", "given_name", "family_name", "preferred_username", "updated_at"}),
     ("openid email", {"sub", "email", "email_verified"}),
 ], ids=["openid", "oidcc-scope-profile", "oidcc-scope-email"])
 def test_oidcc_scope_claims(browser, rp, api, user, scope, expected):
@@ -93,3 +96,27 @@ def test_a_token_of_a_signed_out_session_is_refused(api, browser, tokens):
 
     assert response.status_code == 401
     assert SID_SESSION_KEY not in browser.session
+
+
+def test_oidcc_scope_profile_updated_at_is_the_last_change_in_epoch_seconds(browser, rp, api, user):
+    # OpenID Connect Core §5.1: a JSON number, seconds since 1970-01-01T00:00:00Z.
+    when = datetime(2024, 5, 17, 8, 30, 15, 999_000, tzinfo=dt_timezone.utc)
+    type(user).objects.filter(pk=user.pk).update(updated_at=when)
+    access = exchange(api, rp, get_code(browser, rp, scope="openid profile")).json()["access_token"]
+
+    claims = api.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").json()
+
+    assert claims["updated_at"] == 1715934615
+    assert type(claims["updated_at"]) is int
+
+
+def test_saving_the_user_moves_updated_at(user):
+    when = datetime(2024, 5, 17, tzinfo=dt_timezone.utc)
+    type(user).objects.filter(pk=user.pk).update(updated_at=when)
+    user.refresh_from_db()
+
+    user.first_name = "Alicia"
+    user.save()
+
+    user.refresh_from_db()
+    assert user.updated_at > when
