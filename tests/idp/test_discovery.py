@@ -71,9 +71,9 @@ def test_discovery_issuer_equals_the_tokens_iss_byte_for_byte(api, login, user):
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
 
 
-def test_oidcc_server_discovery_has_every_required_field_and_only_true_ones(api, keyring, settings):
-    # OpenID Connect Discovery 1.0 §3 (the Config OP plan's oidcc-discovery-* checks): the REQUIRED
-    # fields, the OP's real endpoints, and none of the names that never meant what they said.
+def test_oidcc_discovery_endpoint_verification_required_fields_and_only_true_ones(api, keyring, settings):
+    # OpenID Connect Discovery 1.0 §3 (the Config OP plan's oidcc-discovery-endpoint-verification):
+    # the REQUIRED fields, the OP's real endpoints, and none of the names that never meant what they said.
     config = api.get("/.well-known/openid-configuration").json()
     issuer = settings.KUNCI_IDP["ISSUER"]
 
@@ -138,3 +138,52 @@ def test_an_issuer_with_a_trailing_slash_or_no_scheme_fails_the_system_check(set
     settings.KUNCI_IDP = {**settings.KUNCI_IDP, "ISSUER": issuer}
 
     assert [error.id for error in check_issuer_url(None)] == ["idp.E002"]
+
+
+HTTPS_ISSUER = "https://id.example.com"
+
+
+def _discover(api, settings, issuer: str = HTTPS_ISSUER):
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "ISSUER": issuer}
+    return api.get("/.well-known/openid-configuration")
+
+
+def test_oidcc_discovery_endpoint_verification_document_issuer_and_https(api, keyring, settings):
+    response = _discover(api, settings)
+
+    # Discovery §4.2: 200 with a JSON body.
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] == "application/json"
+    config = response.json()
+    # §4.3: the issuer is exactly the URL the document was fetched from, minus /.well-known/openid-configuration.
+    assert config["issuer"] == HTTPS_ISSUER
+    assert "openid" in config["scopes_supported"]
+    assert "RS256" in config["id_token_signing_alg_values_supported"]
+    assert "updated_at" in config["claims_supported"]
+    assert isinstance(config["code_challenge_methods_supported"], list)
+    # Every endpoint the document names is https when the issuer is (the suite's all-endpoints-https check).
+    endpoints = {name: value for name, value in config.items() if name.endswith(("_endpoint", "_uri"))}
+    assert {"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"} <= set(endpoints)
+    assert all(value.startswith(HTTPS_ISSUER + "/") for value in endpoints.values()), endpoints
+
+
+def test_oidcc_discovery_endpoint_verification_jwks_uri_serves_public_signing_keys(api, keyring, settings):
+    jwks_uri = _discover(api, settings).json()["jwks_uri"]
+
+    response = api.get(jwks_uri.removeprefix(HTTPS_ISSUER))
+
+    assert response.status_code == 200
+    keys = response.json()["keys"]
+    assert keys and len({key["kid"] for key in keys}) == len(keys)
+    for key in keys:
+        # RFC 7517 §4, RFC 7518 §6.3.1: RSA public keys for signatures; no private or symmetric members.
+        assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256"
+        assert not (PRIVATE_MEMBERS | {"k"}) & set(key)
+    assert len(PyJWKSet.from_dict(response.json()).keys) == len(keys)
+
+
+def test_oidcc_rp_initiated_logout_discovery_endpoint_verification(api, keyring, settings):
+    config = _discover(api, settings).json()
+
+    # RP-Initiated Logout 1.0 §2.1: end_session_endpoint, https.
+    assert config["end_session_endpoint"] == f"{HTTPS_ISSUER}/logout"

@@ -1,4 +1,10 @@
-"""RP-Initiated Logout 1.0 (the RP-Initiated Logout OP test plan's oidcc-rp-initiated-logout modules)."""
+"""RP-Initiated Logout 1.0, named after the modules of the RP-Initiated Logout OP test plan.
+
+Each `test_oidcc_rp_initiated_logout*` implements what the conformance suite's module of that name
+checks: the suite signs in by the code flow, sends the browser to the end-session endpoint with
+`id_token_hint`, `post_logout_redirect_uri` and `state` (or fewer), and then proves the sign-out
+with a `prompt=none` authorization request, which must answer `login_required`.
+"""
 from __future__ import annotations
 
 import jwt
@@ -7,7 +13,7 @@ from django.test import Client as BrowserClient
 from django.utils import timezone
 
 from idp.models import LoginSession, SessionEnd
-from tests.idp.oauth.conftest import exchange, get_code, register
+from tests.idp.oauth.conftest import auth_params, exchange, get_code, redirect_query, register
 
 BYE = "https://rp.example/bye"
 
@@ -16,15 +22,94 @@ def _id_token(browser, rp, api) -> str:
     return exchange(api, rp, get_code(browser, rp)).json()["id_token"]
 
 
-def test_oidcc_rp_initiated_logout_ends_the_session_and_returns_state(browser, rp, api):
-    id_token = _id_token(browser, rp, api)
-
-    response = browser.get("/logout", {"id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": "s1"})
-
-    assert response.status_code == 302
-    assert response["Location"] == f"{BYE}?state=s1"
+def _assert_signed_out(browser, rp) -> None:
+    """The OP session ended, and a `prompt=none` request now answers login_required (OIDC Core §3.1.2.6)."""
     session = LoginSession.objects.get()
     assert session.ended_at is not None and session.end_reason == SessionEnd.RP_LOGOUT
+    assert redirect_query(browser.get("/authorize", auth_params(rp, prompt="none")))["error"] == "login_required"
+
+
+def _assert_signed_out_page(response) -> None:
+    assert response.status_code == 200 and "Location" not in response
+    assert b"You have signed out of Kunci" in response.content
+
+
+def _assert_refused_and_still_signed_in(response) -> None:
+    assert response.status_code == 400 and "Location" not in response
+    assert LoginSession.objects.get().ended_at is None
+
+
+def test_oidcc_rp_initiated_logout(browser, rp, api):
+    id_token = _id_token(browser, rp, api)
+    state = "S" * 64 + "-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"  # 128 characters
+
+    response = browser.get("/logout", {"id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": state})
+
+    # RP-Initiated Logout 1.0 §3: back to the registered URI, with state unchanged and nothing else.
+    assert response.status_code == 302
+    assert response["Location"] == f"{BYE}?state={state}"
+    _assert_signed_out(browser, rp)
+
+
+def test_oidcc_rp_initiated_logout_no_state(browser, rp, api):
+    id_token = _id_token(browser, rp, api)
+
+    response = browser.get("/logout", {"id_token_hint": id_token, "post_logout_redirect_uri": BYE})
+
+    assert response.status_code == 302 and response["Location"] == BYE
+    _assert_signed_out(browser, rp)
+
+
+def test_oidcc_rp_initiated_logout_no_post_logout_redirect_uri(browser, rp, api):
+    id_token = _id_token(browser, rp, api)
+
+    response = browser.get("/logout", {"id_token_hint": id_token, "state": "s3"})
+
+    _assert_signed_out_page(response)
+    _assert_signed_out(browser, rp)
+
+
+def test_oidcc_rp_initiated_logout_no_params(browser, rp, api):
+    _id_token(browser, rp, api)
+
+    page = browser.get("/logout")
+
+    # No hint: the user confirms first (§2), then sees that they are signed out, with no redirect.
+    assert page.status_code == 200 and "Location" not in page
+    assert LoginSession.objects.get().ended_at is None
+    _assert_signed_out_page(browser.post("/logout/confirm", {}))
+    _assert_signed_out(browser, rp)
+
+
+def test_oidcc_rp_initiated_logout_only_state(browser, rp, api):
+    _id_token(browser, rp, api)
+
+    page = browser.get("/logout", {"state": "s4"})
+
+    assert page.status_code == 200 and "Location" not in page
+    assert LoginSession.objects.get().ended_at is None
+    _assert_signed_out_page(browser.post("/logout/confirm", {"state": "s4"}))
+    _assert_signed_out(browser, rp)
+
+
+def test_oidcc_rp_initiated_logout_no_id_token_hint(browser, rp, api):
+    _id_token(browser, rp, api)
+
+    # The suite's request names no client: nothing proves the return address is the client's (§3).
+    response = browser.get("/logout", {"post_logout_redirect_uri": BYE, "state": "s5"})
+
+    _assert_refused_and_still_signed_in(response)
+
+
+def test_oidcc_rp_initiated_logout_modified_id_token_hint(browser, rp, api):
+    id_token = _id_token(browser, rp, api)
+    # The suite's change: the same claims, the header switched to alg "none", the signature dropped.
+    payload = id_token.split(".")[1]
+    unsigned = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode() + f".{payload}."
+
+    response = browser.get("/logout", {"id_token_hint": unsigned, "post_logout_redirect_uri": BYE, "state": "s6"})
+
+    _assert_refused_and_still_signed_in(response)
 
 
 def test_rp_initiated_logout_by_post(browser, rp, api):
@@ -45,7 +130,7 @@ def test_an_expired_id_token_hint_of_ours_is_accepted(browser, rp, api, settings
     assert response["Location"] == BYE
 
 
-def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri_is_not_followed(browser, rp, api):
+def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri(browser, rp, api):
     id_token = _id_token(browser, rp, api)
 
     for uri in ("https://evil.example/", BYE + "/", BYE + "?x=1"):
@@ -54,18 +139,19 @@ def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri_is_not_followed(
     assert LoginSession.objects.get().ended_at is None
 
 
-def test_an_id_token_hint_from_another_issuer_is_refused(browser, rp):
+def test_oidcc_rp_initiated_logout_bad_id_token_hint(browser, rp, api):
+    # An id_token signed by someone else (the suite signs its own), even naming this client.
+    _id_token(browser, rp, api)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     foreign = jwt.encode({"iss": "https://evil.example", "sub": "1", "aud": rp.client_id}, key, algorithm="RS256",
                          headers={"kid": "evil", "typ": "JWT"})
 
     response = browser.get("/logout", {"id_token_hint": foreign, "post_logout_redirect_uri": BYE})
 
-    assert response.status_code == 400 and "Location" not in response
-    assert LoginSession.objects.get().ended_at is None
+    _assert_refused_and_still_signed_in(response)
 
 
-def test_oidcc_rp_initiated_logout_no_id_token_hint_asks_to_confirm(browser, rp):
+def test_a_logout_naming_its_client_without_a_hint_asks_to_confirm(browser, rp):
     page = browser.get("/logout", {"client_id": rp.client_id, "post_logout_redirect_uri": BYE, "state": "s2"})
 
     assert page.status_code == 200
