@@ -51,8 +51,9 @@ def pg_available() -> bool:
         return False
 
 
-def run_worker(db: str, *args: str, timeout: float = 1200) -> dict:
-    """Run this file as a worker on a fresh `db` ("sqlite" or "postgres"); return its BENCH_JSON."""
+def run_worker(db: str, *args: str, timeout: float = 1200, script: Path = Path(__file__)) -> dict:
+    """Run `script` (this file by default) as a worker on a fresh `db` ("sqlite" or "postgres");
+    return its BENCH_JSON."""
     with tempfile.TemporaryDirectory(prefix="kunci-bench-") as var:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KUNCI_", "DJANGO_")) and k != "DATABASE_URL"}
         env.update({
@@ -66,14 +67,14 @@ def run_worker(db: str, *args: str, timeout: float = 1200) -> dict:
             _pg_admin(f'CREATE DATABASE "{database}"')
             env["DATABASE_URL"] = _pg_base_url().rsplit("/", 1)[0] + "/" + database
         try:
-            result = subprocess.run([sys.executable, str(Path(__file__)), "--worker", *args], cwd=ROOT, env=env,
+            result = subprocess.run([sys.executable, str(script), "--worker", *args], cwd=ROOT, env=env,
                                     capture_output=True, text=True, timeout=timeout)
         finally:
             if database:
                 _pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
-        raise RuntimeError(f"issuer worker ({db} {' '.join(args)}) failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{script.stem} worker ({db} {' '.join(args)}) failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return json.loads(line.removeprefix("BENCH_JSON "))
 
 

@@ -23,6 +23,7 @@ def _sections():
     from bench.http_throughput import rotation_section, throughput_section
     from bench.issuer import growth_section, issuer_section
     from bench.jwks_fetches import jwks_section
+    from bench.oidc import oidc_section
     from bench.rp_memory import rp_memory_section
     from bench.slow_clients import slow_clients_section
     from bench.verify import key_count_section, verify_section
@@ -36,10 +37,11 @@ def _sections():
         "rotation": ("6. Key rotation under load", [rotation_section]),
         "slow": ("7. Slow clients", [slow_clients_section]),
         "hashing": ("8. Password hashing", [hashing_cost_section, hashing_concurrency_section]),
+        "oidc": ("9. OpenID Provider: code exchange, SSO authorize, userinfo", [oidc_section]),
     }
 
 
-ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow", "hashing"]
+ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow", "hashing", "oidc"]
 
 
 def main(argv: list[str] | None = None) -> int:

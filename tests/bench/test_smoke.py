@@ -37,3 +37,14 @@ def test_an_unknown_section_is_refused_with_a_usage_error():
 
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_smoke_run_of_the_openid_provider_section_drives_the_real_endpoints_and_prints_its_ratios():
+    result = run_smoke("oidc")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "## 9. OpenID Provider" in result.stdout
+    assert re.search(r"^\| sqlite \| code exchange at /token: rate ÷ /api/login/refresh rate \| \d+\.\d+ \|",
+                     result.stdout, re.MULTILINE)
+    assert re.search(r"^\| sqlite \| /userinfo: cost ÷ /api/me cost \| \d+\.\d+ \|", result.stdout, re.MULTILINE)
+    assert "Traceback" not in result.stdout
