@@ -37,16 +37,15 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
 
 
 def needs_login(
-    request: HttpRequest, *, max_age: int | None = None, prompt_login: bool = False, now: datetime
+    session: LoginSession | None, *, max_age: int | None = None, prompt_login: bool = False, now: datetime
 ) -> bool:
-    """Return whether this browser must sign in (again) before an authorization request is answered.
+    """Return whether the browser whose OP session is `session` (`current_op_session`) must sign in again.
 
     OpenID Connect Core §3.1.2.1: `prompt=login` asks the OP to re-authenticate the user even if
     signed in; `max_age` asks it to when more than `max_age` seconds have passed since `auth_time`
     (0 is always). The authorization endpoint sends the browser to `signin_url(next)` with a
     `next` that no longer asks for it, or the sign-in would be asked for again on return.
     """
-    session = current_op_session(request)
     if session is None or prompt_login:
         return True
     if max_age is None:

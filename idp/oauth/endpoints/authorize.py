@@ -183,7 +183,7 @@ def authorize(request: HttpRequest, params: QueryDict, *, consent: str | None = 
 def _answer(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest, consent: str | None) -> HttpResponse:
     now = timezone.now()
     session = browser.current_op_session(request)
-    login = browser.needs_login(request, max_age=auth.max_age, prompt_login="login" in auth.prompt, now=now)
+    login = browser.needs_login(session, max_age=auth.max_age, prompt_login="login" in auth.prompt, now=now)
     # OIDC Core §3.1.2.1: a hint naming someone else than the signed-in user needs that user to sign in.
     if session is not None and auth.hint_sub is not None and auth.hint_sub != str(session.user_id):
         login = True

@@ -288,7 +288,7 @@ def test_single_sign_on_a_second_client_gets_the_same_sid_without_a_password(web
     sids = []
     for name in ("App One", "App Two"):
         request = _request_of(web)  # each authorization request, later, in the same browser
-        assert not op_browser.needs_login(request, now=now)
+        assert not op_browser.needs_login(op_browser.current_op_session(request), now=now)
         session = op_browser.current_op_session(request)
         client = Client.objects.create(name=name, redirect_uris=[f"https://{name.replace(' ', '').lower()}.example/cb"])
         grant = sessions.start_grant(session, client, "openid")
@@ -305,11 +305,11 @@ def test_needs_login_honours_prompt_login_and_max_age(web, user, keyring):
     request = _request_of(web)
     auth_time = LoginSession.objects.get().auth_time
 
-    assert op_browser.needs_login(request, prompt_login=True, now=auth_time)
-    assert op_browser.needs_login(request, max_age=0, now=auth_time)
-    assert not op_browser.needs_login(request, max_age=60, now=auth_time + timedelta(seconds=60))
-    assert op_browser.needs_login(request, max_age=60, now=auth_time + timedelta(seconds=61))
-    assert not op_browser.needs_login(request, now=auth_time + timedelta(days=1))
+    assert op_browser.needs_login(op_browser.current_op_session(request), prompt_login=True, now=auth_time)
+    assert op_browser.needs_login(op_browser.current_op_session(request), max_age=0, now=auth_time)
+    assert not op_browser.needs_login(op_browser.current_op_session(request), max_age=60, now=auth_time + timedelta(seconds=60))
+    assert op_browser.needs_login(op_browser.current_op_session(request), max_age=60, now=auth_time + timedelta(seconds=61))
+    assert not op_browser.needs_login(op_browser.current_op_session(request), now=auth_time + timedelta(days=1))
 
 
 def test_signing_in_again_keeps_the_sid_and_moves_auth_time(web, user, keyring):
@@ -321,7 +321,7 @@ def test_signing_in_again_keeps_the_sid_and_moves_auth_time(web, user, keyring):
 
     again = LoginSession.objects.get()
     assert again.sid == first.sid and again.auth_time > first.auth_time - timedelta(hours=1)
-    assert not op_browser.needs_login(_request_of(web), max_age=60, now=timezone.now())
+    assert not op_browser.needs_login(op_browser.current_op_session(_request_of(web)), max_age=60, now=timezone.now())
 
 
 def test_another_user_signing_in_in_the_same_browser_ends_the_first_session(web, user, staff, keyring):
