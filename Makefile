@@ -12,7 +12,7 @@ APP2_PORT ?= 8083
 SERVE_ARGS ?= --worker-class settings.worker.WaitressWorker --workers 2 --threads 4 --keep-alive 5 \
 	--access-logfile - --log-level warning --no-control-socket
 
-.PHONY: install node-packages run serve manage test rotate-keys keys bench clean
+.PHONY: install node-packages run serve manage test rotate-keys keys messages bench clean
 
 install: $(INSTALLED)
 
@@ -49,11 +49,13 @@ run: install
 	@$(PY) manage.py demo_clients --skip-checks \
 	    --app app1=http://127.0.0.1:$(APP1_PORT) --app app2=http://127.0.0.1:$(APP2_PORT)
 	@echo "issuer: http://127.0.0.1:$(ISSUER_PORT)  app1: http://127.0.0.1:$(APP1_PORT)  app2: http://127.0.0.1:$(APP2_PORT)"
-	@echo "Ctrl-C stops all three."
+	@if [ -z "$$KUNCI_EMAIL_URL" ]; then echo "mail (activation, password reset): one file per message in $${KUNCI_VAR_DIR:-var}/mail/"; \
+	else echo "mail: KUNCI_EMAIL_URL"; fi
+	@echo "Ctrl-C stops all four (the issuer, app1, app2 and the outbox worker)."
 	@echo
 	@$(MAKE) --no-print-directory serve
 
-# The issuer and two relying parties; Ctrl-C (or any one exiting) stops all three.
+# The issuer, two relying parties and the outbox worker; Ctrl-C (or any one exiting) stops all four.
 serve: export KUNCI_DEMO ?= 1
 serve: export KUNCI_ISSUER ?= http://127.0.0.1:$(ISSUER_PORT)
 serve: install
@@ -64,6 +66,7 @@ serve: install
 	    --bind 127.0.0.1:$(APP1_PORT) $(SERVE_ARGS) & \
 	DJANGO_SETTINGS_MODULE=settings.rp KUNCI_RP_NAME=app2 $(PY) -m gunicorn settings.wsgi:application \
 	    --bind 127.0.0.1:$(APP2_PORT) $(SERVE_ARGS) & \
+	DJANGO_SETTINGS_MODULE=settings.idp $(PY) manage.py run_outbox --skip-checks & \
 	wait -n
 
 # The browser tests need Debian's chromium and chromium-driver (.ci/run installs them); without
@@ -84,6 +87,18 @@ rotate-keys: install
 keys: export KUNCI_DEMO ?= 1
 keys: install
 	$(PY) manage.py keys
+
+# After a page's text changed: collect the marked strings into every catalogue under locale/, then
+# translate what is new (msgstr "") or changed (#, fuzzy) and run this again to compile the .mo
+# files, which are committed: running and testing Kunci need no gettext tools, only this does
+# (apt-get install gettext). tests/i18n fail while a string lacks a translation or a .mo is stale.
+messages: install
+	@command -v xgettext >/dev/null && command -v msgfmt >/dev/null || \
+	    { echo "make messages needs GNU gettext: apt-get install gettext" >&2; exit 1; }
+	$(PY) manage.py makemessages --all --add-location file --ignore 'tests/*' --ignore 'bench/*' --ignore 'var/*'
+	@# The date changes on every run; it would make every run change every catalogue.
+	sed -i '/^"POT-Creation-Date: /d' locale/*/LC_MESSAGES/django.po
+	for po in locale/*/LC_MESSAGES/django.po; do msgfmt --check-format --output-file "$${po%.po}.mo" "$$po" || exit 1; done
 
 # Benchmarks print Markdown tables for BENCHMARKS.md; BENCH_ARGS=--smoke runs them tiny.
 bench: install

@@ -5,6 +5,9 @@ a code exchange at /token against a refresh at /api/login/refresh, an SSO /autho
 already signed in, so no password and no RSA) against a code exchange, and /userinfo against /api/me.
 Requests go through Django's test client in process (the full middleware stack and views, no
 sockets), which leaves out the HTTP server's share, equal for both sides of each ratio, and its noise.
+Two baselines, timed in the same runs and read by no ratio, show what an SSO /authorize costs at the
+least: the cheapest view through the same client and middleware (/healthz), and the /authorize's
+database statements alone.
 
 `oidc_section()` runs in the bench process and starts this file as a worker (`--worker oidc`) with
 bench/issuer.py's `run_worker`: bench settings on a fresh SQLite database, and on a fresh PostgreSQL
@@ -44,6 +47,9 @@ LABELS = {
     "authorize": "GET /authorize, browser already signed in (SSO)",
     "userinfo": "GET /userinfo, Bearer access token from /token",
     "me": "GET /api/me, Bearer access token from /api/login",
+    # Two baselines, which no ratio reads: what the SSO /authorize costs at least.
+    "floor": "baseline: GET /healthz from the signed-in browser (same client and middleware, no database)",
+    "sso_statements": "baseline: the SSO /authorize's statements alone (ORM, no HTTP)",
 }
 
 
@@ -84,7 +90,11 @@ class Flows:
     """A signed-in browser, a registered client, and one request of each measured kind."""
 
     def __init__(self, user: object) -> None:
+        from importlib import import_module
+
+        from django.conf import settings
         from django.test import Client as TestClient
+        from django.test import RequestFactory
 
         from idp import sessions
         from idp.oauth.models import AuthMethod, Client
@@ -95,10 +105,14 @@ class Flows:
         self.api = TestClient(SERVER_NAME="127.0.0.1")
         response = self.browser.post("/signin", {"username": "bench", "password": PASSWORD})
         assert response.status_code == 302, response.content
+        self.factory = RequestFactory()
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+        self.session_key = self.browser.cookies[settings.SESSION_COOKIE_NAME].value
         client = Client(name="Bench RP", redirect_uris=[REDIRECT_URI], trusted=True, accepts_shared_audience=True,
                         token_endpoint_auth_method=AuthMethod.CLIENT_SECRET_BASIC)
         secret = client.set_new_secret()
         client.save()
+        self.registered = client
         self.basic = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
         challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
         self.params = {
@@ -144,6 +158,30 @@ class Flows:
     def me(self) -> None:
         response = self.api.get("/api/me", HTTP_AUTHORIZATION=self.me_bearer)
         assert response.status_code == 200, response.content
+
+    # The baselines.
+
+    def floor(self) -> None:
+        """Request the cheapest view through the same test client and middleware, with the browser's cookies."""
+        response = self.browser.get("/healthz")
+        assert response.status_code == 200, response.content
+
+    def sso_statements(self) -> None:
+        """Run an SSO /authorize's statements through the functions it calls, without HTTP: the
+        browser's Django session, its OP session with the user (`current_op_session`), the code."""
+        from django.contrib.auth.models import AnonymousUser
+        from django.utils import timezone
+
+        from idp.accounts.browser import current_op_session
+        from idp.oauth.codes import issue_code
+
+        request = self.factory.get("/authorize")
+        request.session, request.user = self.session_store(self.session_key), AnonymousUser()
+        session = current_op_session(request)
+        assert session is not None
+        issue_code(client=self.registered, session=session, redirect_uri=REDIRECT_URI, scope=self.params["scope"],
+                   nonce=self.params["nonce"], code_challenge=self.params["code_challenge"],
+                   auth_time=session.auth_time, now=timezone.now())
 
 
 def _queries(flows: Flows, calls: dict) -> dict[str, list[str]]:

@@ -19,10 +19,12 @@ from bench.report import machine_line  # noqa: E402
 
 
 def _sections():
+    from bench.backchannel import backchannel_section
     from bench.hashing import hashing_concurrency_section, hashing_cost_section
     from bench.http_throughput import rotation_section, throughput_section
     from bench.issuer import growth_section, issuer_section
     from bench.jwks_fetches import jwks_section
+    from bench.logout import logout_section
     from bench.oidc import oidc_section
     from bench.rp_memory import rp_memory_section
     from bench.slow_clients import slow_clients_section
@@ -38,10 +40,12 @@ def _sections():
         "slow": ("7. Slow clients", [slow_clients_section]),
         "hashing": ("8. Password hashing", [hashing_cost_section, hashing_concurrency_section]),
         "oidc": ("9. OpenID Provider: code exchange, SSO authorize, userinfo", [oidc_section]),
+        "backchannel": ("10. Back-channel logout through the outbox", [backchannel_section]),
+        "logout": ("11. Logout to refusal at the demo apps", [logout_section]),
     }
 
 
-ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow", "hashing", "oidc"]
+ORDER = ["verify", "jwks", "http", "issuer", "growth", "rotation", "slow", "hashing", "oidc", "backchannel", "logout"]
 
 
 def main(argv: list[str] | None = None) -> int:

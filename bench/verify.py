@@ -52,6 +52,24 @@ def _rp_verifier(url: str, **options: object):
     return cache, lambda **more: TokenVerifier(jwks=cache, issuer=ISSUER, audience=AUDIENCE, **{**options, **more})
 
 
+def revocation_view(sessions: int = 1000, users: int = 100):
+    """Return a RevocationView holding `sessions` ended sids and `users` ended subs, none of the benchmark's."""
+    import uuid
+
+    from relying_party.revocations import Revocation, RevocationView
+
+    class NoStore:
+        def record(self, *args: object, **kwargs: object) -> None: ...
+        def changes(self) -> list[Revocation]:
+            return []
+
+    view = RevocationView(NoStore(), start_thread=lambda work: None)
+    far = 2**40
+    view.add([Revocation("sid", uuid.uuid4().hex, 0, far) for _ in range(sessions)])
+    view.add([Revocation("sub", f"ended-{i}", 0, far) for i in range(users)])
+    return view
+
+
 def verify_section(smoke: bool) -> list[Table]:
     configure_django()
     from rest_framework_simplejwt.backends import TokenBackend
@@ -73,13 +91,17 @@ def verify_section(smoke: bool) -> list[Table]:
         cache, make_verifier = _rp_verifier(server.url)
         hot = make_verifier()
         hot.verify(token)
+        # The same verifiers with back-channel logout's revocation check in place.
+        revocations = revocation_view()
+        hot_checked = make_verifier(revocations=revocations)
+        hot_checked.verify(token)
         uncached = make_verifier(verified_cache_size=0)
         uncached.verify(token)
         gets_before = server.gets
 
-        def cold_distinct() -> float:
+        def cold_distinct(**options: object) -> float:
             # A fresh LRU each round over a warm JWKS cache: every token is one the verifier has not seen.
-            verifier = make_verifier()
+            verifier = make_verifier(**options)
             pending = iter(tokens)
             return time_batch(lambda: verifier.verify(next(pending)), len(tokens))
 
@@ -92,7 +114,9 @@ def verify_section(smoke: bool) -> list[Table]:
             "d": lambda: time_batch(lambda: seed_jwk_url.decode(token), n_slow),
             "e": cold_distinct,
             "e0": lambda: time_batch(lambda: uncached.verify(token), n_slow),
+            "er": lambda: cold_distinct(revocations=revocations),
             "f": lambda: time_batch(lambda: hot.verify(token), n_fast),
+            "fr": lambda: time_batch(lambda: hot_checked.verify(token), n_fast),
             "g": lambda: time_batch(lambda: jwt.get_unverified_header(token), n_slow),
             "h": lambda: time_batch(lambda: header_only(token), n_slow),
         }
@@ -107,7 +131,9 @@ def verify_section(smoke: bool) -> list[Table]:
         "d": "(d) simplejwt TokenBackend JWK_URL (PyJWKClient, cached set)",
         "e": "(e) Kunci TokenVerifier.verify, token not seen (distinct tokens)",
         "e0": "(e′) Kunci verify with VERIFIED_CACHE_SIZE=0 (same token)",
+        "er": "(e-r) (e) with the revocation check (1,000 ended sids, 100 ended subs)",
         "f": "(f) Kunci verify, token already verified (LRU hit)",
+        "fr": "(f-r) (f) with the revocation check (1,000 ended sids, 100 ended subs)",
         "g": "(g) for the profile: jwt.get_unverified_header alone (decodes all 3 segments)",
         "h": "(h) for the profile: the header segment alone, regex-checked and decoded",
     }
@@ -124,10 +150,14 @@ def verify_section(smoke: bool) -> list[Table]:
     targets = Table("Verify targets", ["target", "ratio (median of per-run ratios)", "verdict"])
     targets.add("(e) ≤ 1.15 × (b)", f"{e_over_b:.3f}", verdict(e_over_b, 1.15))
     targets.add("(f) ≤ 0.1 × (a)", f"{f_over_a:.4f}", verdict(f_over_a, 0.1))
+    fr_over_a = median(ratios(results["fr"], a))
+    er_over_e = median(ratios(results["er"], results["e"]))
+    targets.add("(f-r) ≤ 0.1 × (a): a cache hit with the revocation check", f"{fr_over_a:.4f}", verdict(fr_over_a, 0.1))
+    targets.add("(e-r) ≤ 1.05 × (e): first sight with the revocation check", f"{er_over_e:.3f}", verdict(er_over_e, 1.05))
     targets.add("(b) ÷ (a), reported", f"{median(ratios(b, a)):.3f}", "—")
     table.notes.append(
         f"{rounds} runs, variants interleaved in rotating order; (a)-(e′) {n_slow} calls per run, "
-        f"(f) {n_fast}. JWKS GETs during the timed runs: {fetches_during}."
+        f"(f) and (f-r) {n_fast}. JWKS GETs during the timed runs: {fetches_during}."
     )
     return [table, targets]
 

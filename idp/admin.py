@@ -18,11 +18,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from idp import sessions
-from idp.exceptions import CredentialsRefused, LoginThrottled
+from idp.exceptions import AccountInactive, CredentialsRefused, LoginThrottled
 from idp.hashers import PasswordHashingBusy
 from idp.login import check_password_login
 from idp.models import Grant, LoginSession, SessionEnd, User
 from idp.oauth import admin as oauth_admin  # noqa: F401  (registers the client registry)
+from idp.outbox import admin as outbox_admin  # noqa: F401  (registers the outbox)
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
@@ -43,6 +44,8 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
             ) from e
         except CredentialsRefused as e:
             raise self.get_invalid_login_error() from e
+        except AccountInactive as e:
+            raise ValidationError(e.description, code=e.code) from e
         except PasswordHashingBusy as e:
             raise ValidationError("Too many sign-ins in progress. Try again shortly.", code="server_busy") from e
         # A right password refused for not being staff does not count as a failure: it did not.
@@ -75,6 +78,8 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
     )
     search_fields = ("username", "email")
+    list_display = (*DjangoUserAdmin.list_display, "is_active", "awaiting_activation")
+    list_filter = (*DjangoUserAdmin.list_filter, "awaiting_activation")
 
 
 class GrantInline(admin.TabularInline):

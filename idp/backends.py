@@ -7,9 +7,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from idp.exceptions import AccountInactive
+
 
 class UsernameOrEmailBackend(ModelBackend):
-    """Authenticate by username, else by email; every path runs the password hasher."""
+    """Authenticate by username, else by email; every path runs the password hasher.
+
+    The right password of an account awaiting activation raises AccountInactive, so that its
+    owner learns what to do; only the password's owner can tell it apart from a refusal.
+    """
 
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
@@ -26,6 +32,10 @@ class UsernameOrEmailBackend(ModelBackend):
             # and a nonexistent user (as django.contrib.auth.backends.ModelBackend does).
             User().set_password(password)
             return None
-        if user.check_password(password) and self.user_can_authenticate(user):
+        if not user.check_password(password):
+            return None
+        if self.user_can_authenticate(user):
             return user
+        if user.awaiting_activation:
+            raise AccountInactive()
         return None

@@ -1,11 +1,16 @@
-"""System checks: the issuer URL, token lifetimes against the keyring's retirement window, the schema."""
+"""System checks: the issuer URL, token lifetimes against the keyring's retirement window, the schema, CORS
+origins, token cookie names, back-channel logout, email.
+"""
 from __future__ import annotations
 
+import re
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -40,6 +45,21 @@ def check_issuer_url_is_https(app_configs: Sequence[AppConfig] | None, **kwargs:
             f"KUNCI_IDP['ISSUER'] is {issuer!r}; a deployed issuer must have an https URL.",
             hint="Set KUNCI_ISSUER to the issuer's public https URL, e.g. https://id.example.com.",
             id="idp.E003",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_email_is_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from idp.accounts.mail import NotConfiguredBackend
+
+    if settings.EMAIL_BACKEND != f"{NotConfiguredBackend.__module__}.{NotConfiguredBackend.__qualname__}":
+        return []
+    return [
+        Warning(
+            "KUNCI_EMAIL_URL is not set: activation and password-reset mail waits in the outbox, unsent.",
+            hint="Set KUNCI_EMAIL_URL, e.g. smtp+starttls://user:password@mail.example.com (README, Email).",
+            id="idp.W001",
         )
     ]
 
@@ -105,6 +125,22 @@ def check_authorization_code_lifetime(app_configs: Sequence[AppConfig] | None, *
     return []
 
 
+@register()
+def check_client_cache_seconds(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    seconds = idp_settings.CLIENT_CACHE_SECONDS
+    # Past a minute, a client removed or changed elsewhere would linger too long (idp/oauth/client_cache.py).
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+        return [
+            Error(
+                f"KUNCI_IDP['CLIENT_CACHE_SECONDS'] must be seconds from 0 to 60, got {seconds!r}.",
+                hint="Set KUNCI_CLIENT_CACHE_SECONDS; the default, 5, is how long a client changed in "
+                "another process may be seen as it was.",
+                id="idp.E006",
+            )
+        ]
+    return []
+
+
 # --- Cross-origin reads (idp/cors.py) ------------------------------------------------------------
 
 
@@ -142,4 +178,79 @@ def check_cors_never_opens_everything(app_configs: Sequence[AppConfig] | None, *
         )
         for name in ("CORS_ALLOW_ALL_ORIGINS", "CORS_ALLOW_CREDENTIALS")
         if getattr(settings, name, False)
+    ]
+
+
+# --- Cookie mode (idp/cookies.py) ----------------------------------------------------------------
+
+# RFC 6265 §4.1.1: a cookie-name is an RFC 2616 token: no separators, no controls, no spaces.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@register(Tags.security)
+def check_token_cookie_names(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse token cookie names that are not cookie names, or that another of the issuer's cookies uses."""
+    from django.conf import settings
+
+    names = {
+        "KUNCI_IDP['ACCESS_COOKIE_NAME']": idp_settings.ACCESS_COOKIE_NAME,
+        "KUNCI_IDP['REFRESH_COOKIE_NAME']": idp_settings.REFRESH_COOKIE_NAME,
+    }
+    errors = [
+        Error(f"{setting} must be a cookie name (RFC 6265 §4.1.1), got {name!r}.", id="idp.E012")
+        for setting, name in names.items()
+        if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name)
+    ]
+    # Two cookies of one name overwrite each other: a token would replace the session or CSRF
+    # cookie, or the access token the refresh token.
+    taken = [*names.values(), settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME]
+    if not errors and len(set(taken)) < len(taken):
+        errors.append(
+            Error(
+                f"The token cookie names {sorted(names.values())} must differ from each other and from "
+                f"SESSION_COOKIE_NAME and CSRF_COOKIE_NAME ({settings.SESSION_COOKIE_NAME!r}, "
+                f"{settings.CSRF_COOKIE_NAME!r}).",
+                id="idp.E012",
+            )
+        )
+    return errors
+# --- Back-channel logout (idp/backchannel.py) ---------------------------------------------------
+
+
+@register(Tags.security)
+def check_backchannel_allowed_networks(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse KUNCI_BACKCHANNEL_ALLOWED_NETWORKS entries that are not networks: every delivery would fail on them."""
+    networks = idp_settings.BACKCHANNEL_ALLOWED_NETWORKS
+    if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
+        return [Error(f"KUNCI_IDP['BACKCHANNEL_ALLOWED_NETWORKS'] must be a list of networks, got {networks!r}.", id="idp.E014")]
+    errors: list[CheckMessage] = []
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except (TypeError, ValueError):
+            errors.append(
+                Error(
+                    f"KUNCI_BACKCHANNEL_ALLOWED_NETWORKS: {network!r} is not an IP network.",
+                    hint="List networks in CIDR notation, comma-separated, e.g. "
+                    "KUNCI_BACKCHANNEL_ALLOWED_NETWORKS=10.20.0.0/16,127.0.0.1/32",
+                    id="idp.E014",
+                )
+            )
+    return errors
+
+
+@register()
+def check_backchannel_logout_has_a_handler(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse OUTBOX_HANDLERS without the back-channel logout handler: every ended session enqueues one."""
+    from idp.backchannel import KIND
+
+    if KIND in idp_settings.OUTBOX_HANDLERS:
+        return []
+    return [
+        Error(
+            f"KUNCI_IDP['OUTBOX_HANDLERS'] has no {KIND!r} handler; every session that ends writes rows of that kind, "
+            "so every logout would fail.",
+            hint=f"Keep {KIND!r}: 'idp.backchannel.deliver' beside the kinds you add.",
+            id="idp.E013",
+        )
     ]

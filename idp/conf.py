@@ -38,9 +38,65 @@ IDP_DEFAULTS: dict[str, Any] = {
     # maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a browser redirect and
     # one token request take seconds, so a minute leaves a stolen code little time.
     "AUTHORIZATION_CODE_SECONDS": 60,
+    # Cookie mode (idp/cookies.py): the names of the access- and refresh-token cookies. Browsers do
+    # not separate cookies by port (RFC 6265 §8.5): they must differ from every other service's
+    # cookie on the host, and from the issuer's session and CSRF cookies (idp.E012 checks).
+    "ACCESS_COOKIE_NAME": "kunci_access",
+    "REFRESH_COOKIE_NAME": "kunci_refresh",
+    # The access cookie's Domain (RFC 6265 §5.2.3): None keeps it to the issuer's host; a parent
+    # domain ("example.com") lets relying parties on its other hosts read it. The refresh cookie
+    # is always host-only.
+    "ACCESS_COOKIE_DOMAIN": None,
+    # Whether token cookies answered to a loopback host (127.0.0.0/8, [::1], localhost) are Secure.
+    # settings/idp.py turns it off in demo mode only, so that the demo works over plain HTTP.
+    "COOKIE_SECURE_ON_LOOPBACK": True,
+    # Seconds a process keeps a registered client it read for the authorization endpoint
+    # (idp/oauth/client_cache.py): a change to a client, or its removal, made in another process
+    # reaches this one within them. 0 reads the client from the database on every request.
+    "CLIENT_CACHE_SECONDS": 5,
     # The origins whose scripts may call the JSON API (/api/...), exactly as browsers send them in
     # Origin (scheme://host[:port]); none by default. See idp/cors.py for the other paths.
     "CORS_ORIGINS": [],
+    # The outbox (idp/outbox): background work, by kind, to the dotted path of its handler. A
+    # deployment that adds a kind keeps this one: every ended session writes rows of it.
+    "OUTBOX_HANDLERS": {"backchannel_logout": "idp.backchannel.deliver", "email": "idp.accounts.mail.deliver"},
+    # Seconds after which a row that still fails is given up (a dead row, kept and shown).
+    "OUTBOX_MAX_AGE": 86400,
+    # Retries wait OUTBOX_RETRY_BASE × 2^(attempt-1) seconds, at most OUTBOX_RETRY_CAP, with jitter.
+    "OUTBOX_RETRY_BASE": 0.5,
+    "OUTBOX_RETRY_CAP": 10,
+    # Refusals (e.g. HTTP 4xx answers) after which a row is dead without waiting for its age.
+    "OUTBOX_MAX_REFUSALS": 3,
+    # Seconds a worker holds a claimed row; a row whose worker died is taken over after this.
+    "OUTBOX_LEASE": 30,
+    # Deliveries a worker runs at once (threads): a slow target holds one, not the queue.
+    "OUTBOX_CONCURRENCY": 8,
+    # Seconds between a SQLite worker's looks for new rows (PostgreSQL's are notified).
+    "OUTBOX_POLL_INTERVAL": 0.05,
+    # Seconds delivered rows are kept for operators before they are purged.
+    "OUTBOX_KEEP_DELIVERED": 86400,
+    # Back-channel logout (idp/backchannel.py): seconds to connect to a client's
+    # backchannel_logout_uri, seconds for the whole POST and its answer, and the most of the
+    # answer read, in bytes.
+    "BACKCHANNEL_CONNECT_TIMEOUT": 3.0,
+    "BACKCHANNEL_TIMEOUT": 5.0,
+    "BACKCHANNEL_MAX_RESPONSE_BYTES": 16 * 1024,
+    # Networks (CIDR strings, e.g. "10.20.0.0/16" or "127.0.0.1/32") that back-channel logout may
+    # reach although they are not public; outside demo mode every other non-public address is
+    # refused (idp/outbound.py, the SSRF guard). ["0.0.0.0/0", "::/0"] turns the guard off.
+    "BACKCHANNEL_ALLOWED_NETWORKS": [],
+    # Self-service registration (/register, /api/register, prompt=create); off unless turned on
+    # (settings/idp.py turns it on in demo mode). Password reset and change do not depend on it.
+    "REGISTRATION": False,
+    # Seconds an emailed link stays usable, counted from when the mail is sent: activation links
+    # long enough for a mail read the next day, reset links short (OWASP Forgot Password Cheat Sheet).
+    "ACTIVATION_LINK_SECONDS": 2 * 86400,
+    "PASSWORD_RESET_LINK_SECONDS": 3600,
+    # Requests that send email (register, resend activation, password reset) allowed in each
+    # window per address and per client IP, before 429: nobody can flood a mailbox through Kunci.
+    "ACCOUNT_EMAILS_PER_ADDRESS": 5,
+    "ACCOUNT_REQUESTS_PER_IP": 20,
+    "ACCOUNT_REQUEST_WINDOW": 3600,
 }
 
 idp_settings = AppSettings("KUNCI_IDP", IDP_DEFAULTS)

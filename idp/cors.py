@@ -10,10 +10,10 @@ for a whole site, while Kunci's rule depends on the path, so the policy lives he
 - the JSON API answers the origins the operator lists in KUNCI_CORS_ORIGINS;
 - every other path (the pages, the admin) sends no CORS header at all.
 
-No answer ever allows credentials (the Fetch standard's CORS "credentials mode"): the OAuth
-endpoints and the JSON API take bearer tokens or client credentials in the request, which a
-cross-origin script sends explicitly, and never the issuer's session cookie. Allowing credentials
-would let every allowed origin act with the cookie of whoever visits it.
+No answer ever allows credentials (the Fetch standard's CORS "credentials mode"): a cross-origin
+script sends bearer tokens or client credentials explicitly, while the issuer's cookies (its
+session, cookie mode's tokens) serve scripts of its own origin only. Allowing credentials would let
+every allowed origin act with the cookies of whoever visits it.
 """
 from __future__ import annotations
 

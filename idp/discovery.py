@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,9 @@ from rest_framework.views import APIView
 from idp.conf import idp_settings
 from idp.jws import ALGORITHM
 from idp.oauth import pkce
-from idp.oauth.endpoints.authorize import PROMPT_VALUES
+from idp.oauth.endpoints.authorize import supported_prompt_values
+from idp.oauth.endpoints.introspect import Introspection
+from idp.oauth.endpoints.revoke import Revocation
 from idp.oauth.server import AUTH_METHODS
 from keys import keyring
 from keys.conf import keys_settings
@@ -84,6 +87,10 @@ class OpenIDConfigurationView(PublicMetadataView):
                 "jwks_uri": _url("jwks"),
                 # RP-Initiated Logout 1.0 §2.1.
                 "end_session_endpoint": _url("end-session"),
+                # Back-Channel Logout 1.0 §2.1: logout tokens are posted to clients' registered
+                # backchannel_logout_uri, and carry the `sid` that the id_token carries too.
+                "backchannel_logout_supported": True,
+                "backchannel_logout_session_supported": True,
                 "scopes_supported": SCOPES_SUPPORTED,
                 "response_types_supported": ["code"],
                 "response_modes_supported": ["query"],
@@ -91,6 +98,11 @@ class OpenIDConfigurationView(PublicMetadataView):
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": [ALGORITHM],
                 "token_endpoint_auth_methods_supported": AUTH_METHODS,
+                # RFC 8414 §2: RFC 7009 revocation and RFC 7662 introspection.
+                "revocation_endpoint": _url("revoke"),
+                "revocation_endpoint_auth_methods_supported": Revocation.CLIENT_AUTH_METHODS,
+                "introspection_endpoint": _url("introspect"),
+                "introspection_endpoint_auth_methods_supported": Introspection.CLIENT_AUTH_METHODS,
                 "claims_supported": CLAIMS_SUPPORTED,
                 # RFC 8414 §2 (RFC 7636): S256 only.
                 "code_challenge_methods_supported": list(pkce.METHODS),
@@ -99,7 +111,10 @@ class OpenIDConfigurationView(PublicMetadataView):
                 "request_parameter_supported": False,
                 "request_uri_parameter_supported": False,
                 "claims_parameter_supported": False,
-                "prompt_values_supported": list(PROMPT_VALUES),
+                # OIDC Core §3.1.2.1; `create` while registration is open (Prompt Create 1.0 §4.2).
+                "prompt_values_supported": supported_prompt_values(),
+                # OpenID Connect Discovery 1.0 §3: the languages of the pages, for `ui_locales`.
+                "ui_locales_supported": [code for code, _name in settings.LANGUAGES],
             },
             headers={"Cache-Control": f"public, max-age={keys_settings.JWKS_MAX_AGE}"},
         )

@@ -12,6 +12,7 @@ import sys
 
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
+from django.utils.translation import gettext as _
 
 from idp.errors import server_error as json_server_error
 from idp.outages import dependency_outage
@@ -40,22 +41,36 @@ def wants_html(request: HttpRequest) -> bool:
     return ("text", "html") in named and not asks_json
 
 
-def error_page(request: HttpRequest, status: int, title: str, detail: str, code: str = "") -> HttpResponse:
+def error_page(request: HttpRequest, status: int, title: str, detail: str, code: str = "", **context: object) -> HttpResponse:
     """Render kunci/error.html with `status`; everything shown is escaped by the template."""
-    context = {"title": title, "detail": detail, "code": code}
+    context = {"title": title, "detail": detail, "code": code, **context}
     return HttpResponse(loader.render_to_string("kunci/error.html", context, request), status=status)
+
+
+def retry_later(response: HttpResponse, wait: int) -> HttpResponse:
+    """Return `response` with Retry-After: `wait` seconds (RFC 9110 §10.2.3)."""
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def busy_page(request: HttpRequest) -> HttpResponse:
+    """The 503 page of a form whose password could not be hashed now: every hashing slot was taken (idp/hashers.py)."""
+    return retry_later(
+        error_page(request, 503, _("Try again soon"), _("Too many sign-ins in progress. Try again shortly."), "server_busy"),
+        1,
+    )
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not wants_html(request):
         return json_bad_request(request, exception)
-    return error_page(request, 400, "Bad request", "The request could not be understood.", "bad_request")
+    return error_page(request, 400, _("Bad request"), _("The request could not be understood."), "bad_request")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not wants_html(request):
         return json_permission_denied(request, exception)
-    return error_page(request, 403, "Permission denied", "You may not open this page.", "permission_denied")
+    return error_page(request, 403, _("Permission denied"), _("You may not open this page."), "permission_denied")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -63,9 +78,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if not wants_html(request):
         return json_permission_denied(request)
     return error_page(
-        request, 403, "Form expired",
-        "This form could not be accepted. Go back, reload the page and try again. "
-        "Cookies must be enabled for this site.",
+        request, 403, _("Form expired"),
+        _("This form could not be accepted. Go back, reload the page and try again. "
+          "Cookies must be enabled for this site."),
         "csrf_failed",
     )
 
@@ -73,7 +88,8 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not wants_html(request):
         return json_not_found(request, exception)
-    return error_page(request, 404, "Page not found", f"There is no page at {request.path[:200]}.", "not_found")
+    detail = _("There is no page at %(path)s.") % {"path": request.path[:200]}
+    return error_page(request, 404, _("Page not found"), detail, "not_found")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -85,11 +101,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if outage is not None:
         # The JSON answer logs the outage as its one line; the page carries the same status and wait.
         json_answer = json_server_error(request)
-        response = _static_error_page(503, "Try again soon", "Kunci cannot answer right now. Try again in a moment.", outage.default_code)
+        response = _static_error_page(
+            503, _("Try again soon"), _("Kunci cannot answer right now. Try again in a moment."), outage.default_code
+        )
         response["Retry-After"] = json_answer["Retry-After"]
         response._has_been_logged = True  # type: ignore[attr-defined]
         return response
-    response = _static_error_page(500, "Server error", "Something went wrong on our side. Try again later.", "server_error")
+    response = _static_error_page(500, _("Server error"), _("Something went wrong on our side. Try again later."), "server_error")
     if exc is not None:
         log_unexpected_error(exc, request, response, log=logger)
     return response

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from idp.exceptions import IssuerError, TokenRejected
+from idp.exceptions import AccountRequestsThrottled, IssuerError, TokenRejected
 from idp.hashers import PasswordHashingBusy
 from idp.outages import dependency_outage
 from keys.exceptions import KeyringError
@@ -70,6 +70,13 @@ class TooManyLoginAttempts(exceptions.Throttled):
 
     def __init__(self, wait: int) -> None:
         super().__init__(wait=wait, detail="Too many failed logins.")
+
+
+class TooManyRequests(exceptions.Throttled):
+    """429 for a throttled domain error (`wait` seconds, which DRF sends as Retry-After)."""
+
+    def __init__(self, error: AccountRequestsThrottled) -> None:
+        super().__init__(wait=error.wait, detail=error.description, code=error.code)
 
 
 class PasswordCheckBusy(exceptions.APIException):

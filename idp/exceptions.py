@@ -9,14 +9,19 @@ from __future__ import annotations
 from relying_party.exceptions import CodedError, TokenRejected, UserInactive
 
 __all__ = [
+    "AccountInactive",
+    "AccountRequestsThrottled",
     "CredentialsRefused",
     "GrantEnded",
     "IssuerError",
+    "LinkInvalid",
     "LoginThrottled",
+    "PasswordRefused",
     "SessionEnded",
     "TokenAlreadyRotated",
     "TokenBlacklisted",
     "TokenNotYours",
+    "ScopeNotGranted",
     "TokenRejected",
     "TokenReused",
     "TokenUnknown",
@@ -43,6 +48,46 @@ class LoginThrottled(IssuerError):
     def __init__(self, wait: int) -> None:
         super().__init__()
         self.wait = wait
+
+
+class ScopeNotGranted(IssuerError):
+    """A refresh asked for a scope its grant does not hold (RFC 6749 §6)."""
+
+    code = "invalid_scope"
+    description = "The requested scope exceeds what was granted."
+class AccountInactive(IssuerError):
+    """The password is right, but the account was registered and never activated."""
+
+    code = "account_inactive"
+    description = (
+        "This account is not activated yet. Open the link in the email sent when you registered, "
+        "or ask for a new one."
+    )
+
+
+class AccountRequestsThrottled(IssuerError):
+    """Too many emailing requests (register, resend, reset) for this address or from this address: wait `wait` seconds."""
+
+    code = "too_many_requests"
+    description = "Too many requests for this email address or from this network."
+
+    def __init__(self, wait: int) -> None:
+        super().__init__()
+        self.wait = wait
+
+
+class LinkInvalid(IssuerError):
+    """An activation or password-reset link that is malformed, tampered with, expired or already used."""
+
+    code = "link_invalid"
+    description = "This link is invalid, has expired or was already used."
+
+
+class PasswordRefused(IssuerError):
+    """A password change whose current password is wrong."""
+
+    code = "wrong_password"
+    description = "The current password is not correct."
 
 
 class TokenNotYours(IssuerError):

@@ -33,8 +33,9 @@ def check_password_login(request: HttpRequest | None, username: str, password: s
     """Return the active user whose `username` (or email) and `password` these are.
 
     Raises LoginThrottled (refused before any hashing), CredentialsRefused (counted against the
-    throttle; an unknown user and a wrong password are alike), or idp.hashers.PasswordHashingBusy
-    (every hashing slot taken; not counted).
+    throttle; an unknown user and a wrong password are alike), AccountInactive (the right password
+    of an account awaiting activation; not counted), or idp.hashers.PasswordHashingBusy (every
+    hashing slot taken; not counted).
     """
     ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
     # Only a refused credential counts: leaving this block any other way (a throttle answer, a

@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 
 # The client registry and its authorization codes live in their own package and belong to this app (label `idp`).
 from idp.oauth.models import AuthorizationCode, Client, Consent  # noqa: F401
+from idp.outbox.models import OutboxMessage  # noqa: F401
 
 
 class KunciUserManager(UserManager):
@@ -29,6 +30,10 @@ class User(AbstractUser):
     # OpenID Connect Core §5.1: `updated_at`, "time the End-User's information was last updated";
     # every save through the model (admin, accounts pages, manage.py) moves it.
     updated_at = models.DateTimeField(auto_now=True)
+    # Registered and not yet activated through the emailed link (idp/accounts/registration.py).
+    # Only such an account can be activated: one an administrator deactivated never can, since
+    # an account that has been active is never awaiting activation again (`save`).
+    awaiting_activation = models.BooleanField(default=False)
 
     objects = KunciUserManager()
 
@@ -44,6 +49,9 @@ class User(AbstractUser):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save the user; an inactive user's open sessions end, in the same transaction.
 
+        An active user no longer awaits activation, however it became active (the activation
+        link, or an administrator ticking "active").
+
         A save override rather than a signal: the rule belongs to the model that owns `is_active`,
         and the save and the ending commit or roll back together (Django wraps only a multi-table
         save in a transaction; post_save runs outside one). Every path that deactivates through the
@@ -51,6 +59,10 @@ class User(AbstractUser):
         `QuerySet.update(is_active=False)` does not, and its users' tokens are still refused
         (authentication and refresh check `is_active`), but their sessions stay open until then.
         """
+        if self.is_active and self.awaiting_activation:
+            self.awaiting_activation = False
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "awaiting_activation"}
         with transaction.atomic():
             super().save(*args, **kwargs)
             if not self.is_active:
@@ -72,6 +84,10 @@ class SessionEnd(models.TextChoices):
     USER_DEACTIVATED = "user_deactivated", "user deactivated"
     USER_DELETED = "user_deleted", "user deleted"
     REPLACED = "replaced", "another user signed in"
+    # RFC 7009: the client revoked a token of the grant at /revoke.
+    REVOKED = "revoked", "token revoked by the client"
+    PASSWORD_RESET = "password_reset", "password reset"
+    PASSWORD_CHANGED = "password_changed", "password changed"
 
 
 class SessionOrigin(models.TextChoices):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers
 
+from idp.conf import idp_settings
+
 
 class AccessTokenScheme(OpenApiAuthenticationExtension):
     target_class = "idp.authentication.AccessTokenAuthentication"
@@ -13,9 +15,25 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
+class AccessCookieScheme(OpenApiAuthenticationExtension):
+    target_class = "idp.authentication.AccessCookieAuthentication"
+    name = "accessCookie"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": idp_settings.ACCESS_COOKIE_NAME}
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+
+
+class CookieModeSerializer(serializers.Serializer):
+    """Cookie mode's answer: the tokens are in Set-Cookie; `expires_in` is the access token's lifetime in seconds."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    expires_in = serializers.IntegerField()
 
 
 class ErrorSerializer(serializers.Serializer):

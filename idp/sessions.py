@@ -12,9 +12,9 @@ that was already on its way when the rotation it lost to committed (a concurrent
 within REFRESH_REUSE_GRACE, a retry of a rotation whose answer no client was ever sent.
 
 Every way a session ends (logout, logout everywhere, RP-initiated logout, refresh reuse, the admin,
-deactivating or deleting the user) goes through `end_session`, and every way a grant ends through
-`end_grant` (a code replay ends just its grant): the one place that blacklists refresh tokens and
-records why.
+the account page, a password reset or change, deactivating or deleting the user) goes through
+`end_session`, and every way a grant ends through `end_grant` (a code replay, or a client revoking a
+token at /revoke, ends just its grant): the one place that blacklists refresh tokens and records why.
 
 Tokens are minted here, in sight: claims from idp/tokens.py, signed by `jws.sign`, and each refresh
 token recorded as an OutstandingToken of its grant (`record_refresh`) in the transaction that issues it.
@@ -30,13 +30,15 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from idp import jws, tokens
+from idp import backchannel, jws, tokens
 from idp.conf import idp_settings
 from idp.exceptions import (
     GrantEnded,
+    ScopeNotGranted,
     SessionEnded,
     TokenAlreadyRotated,
     TokenBlacklisted,
@@ -63,11 +65,12 @@ class TokenPair:
 
 
 class GrantTokens(NamedTuple):
-    """The tokens of a client's grant: access (RFC 9068 `at+jwt`), refresh, and the id_token (or None)."""
+    """The tokens of a client's grant: access (RFC 9068 `at+jwt`), refresh, the id_token (or None), and the access token's scope."""
 
     access: str
     refresh: str
     id_token: str | None
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,21 +164,23 @@ def issue_grant_tokens(
 
 
 def _mint(
-    grant: Grant, user: Any, refresh: dict[str, Any], now: datetime, *, auth_time: datetime, nonce: str | None = None
+    grant: Grant, user: Any, refresh: dict[str, Any], now: datetime, *, auth_time: datetime,
+    nonce: str | None = None, scope: str | None = None,
 ) -> GrantTokens:
-    """Sign `refresh` and the access (and id) token that go with it in `grant`."""
+    """Sign `refresh` and the access (and id) token that go with it in `grant`, for `scope` (by default the grant's)."""
     if grant.client_id is None:
         # The JSON API's tokens, exactly as /api/login has always issued them.
         access = jws.sign(tokens.access_claims(user, sid=grant.session_id, now=now), typ=tokens.ACCESS_TYP)
         return GrantTokens(access, jws.sign(refresh, typ=tokens.REFRESH_TYP), None)
     client = grant.client
+    scope = grant.scope if scope is None else scope
     # RFC 9068 §2.2: client_id REQUIRED; §2.2.3: scope when the request had one.
     access = jws.sign(
-        tokens.access_claims(user, sid=grant.session_id, now=now, client_id=client.client_id, scope=grant.scope),
+        tokens.access_claims(user, sid=grant.session_id, now=now, client_id=client.client_id, scope=scope),
         typ=tokens.ACCESS_TYP,
     )
     id_token = None
-    if "openid" in grant.scope.split():
+    if "openid" in scope.split():
         claims = tokens.id_token_claims(
             user, sid=grant.session_id, client_id=client.client_id, auth_time=auth_time, now=now,
             # An id_token is read once, when the client receives it; it lives as long as an access token.
@@ -184,7 +189,7 @@ def _mint(
             at_hash=hashes.at_hash(access),
         )
         id_token = jws.sign(claims, typ=tokens.ID_TOKEN_TYP)
-    return GrantTokens(access, jws.sign(refresh, typ=tokens.REFRESH_TYP), id_token)
+    return GrantTokens(access, jws.sign(refresh, typ=tokens.REFRESH_TYP), id_token, scope)
 
 
 def record_refresh(claims: Mapping[str, Any], encoded: str, *, grant: Grant) -> None:
@@ -228,17 +233,21 @@ def refresh_session(raw_refresh: str, *, clock: Clock = timezone.now) -> TokenPa
     return TokenPair(access=minted.access, refresh=minted.refresh)
 
 
-def refresh_grant(raw_refresh: str, *, client: Client, clock: Clock = timezone.now) -> GrantTokens:
+def refresh_grant(
+    raw_refresh: str, *, client: Client, scope: str | None = None, clock: Clock = timezone.now
+) -> GrantTokens:
     """The token endpoint's refresh_token grant: rotate a refresh token of `client`'s grant, by the same rules.
 
     A refresh token is bound to the client it was issued to (RFC 6749 §6): any other client, or the
-    JSON API, gets TokenWrongClient. The new id_token carries the session's `auth_time` and no
+    JSON API, gets TokenWrongClient. `scope`, when the request names one, may narrow the new access
+    token's scope but not widen it (RFC 6749 §6: ScopeNotGranted, raised before anything rotates,
+    so the presented token stays usable). The new id_token carries the session's `auth_time` and no
     nonce (OpenID Connect Core §12.2).
     """
-    return _refresh(raw_refresh, client, clock)
+    return _refresh(raw_refresh, client, clock, scope=scope)
 
 
-def _refresh(raw_refresh: str, client: Client | None, clock: Clock) -> GrantTokens:
+def _refresh(raw_refresh: str, client: Client | None, clock: Clock, *, scope: str | None = None) -> GrantTokens:
     refresh = verify_refresh(raw_refresh, now=clock().timestamp())
     # Read before the session lock and outside the transaction, so it sees only rotations that
     # had committed when this request arrived. The database's commit order is the clock that
@@ -255,11 +264,13 @@ def _refresh(raw_refresh: str, client: Client | None, clock: Clock) -> GrantToke
             raise TokenUnknown()
         if grant.client_id != (client.pk if client is not None else None):
             raise TokenWrongClient()
+        if scope is not None and not set(scope.split()) <= set(grant.scope.split()):
+            raise ScopeNotGranted()
         now = clock()
         outcome = _rotate(refresh, arrival, session, grant, now)
         if not isinstance(outcome, TokenRejected):
             user, successor = outcome
-            minted = _mint(grant, user, successor, now, auth_time=session.auth_time)
+            minted = _mint(grant, user, successor, now, auth_time=session.auth_time, scope=scope)
             record_refresh(successor, minted.refresh, grant=grant)
             _extend(session, successor)
     # Raised after the commit, so that ending a session on reuse is not rolled back.
@@ -315,7 +326,8 @@ def _after_end(session: LoginSession, grant: Grant, *, rotated: bool) -> TokenRe
 
     A token the client retired itself (rotated, or logged out with: /api/logout and
     /api/logout/all) is `token_blacklisted`, as it always was; one that only the ending retired
-    says why: `session_ended`, or `grant_ended` when just its grant ended (a code replay).
+    says why: `session_ended`, or `grant_ended` when just its grant ended (a code replay, a
+    revocation).
     """
     if rotated or session.end_reason in (SessionEnd.LOGOUT, SessionEnd.LOGOUT_EVERYWHERE):
         return TokenBlacklisted()
@@ -341,7 +353,7 @@ def end_session(session: LoginSession, reason: SessionEnd, *, at: datetime | Non
         ended = [grant for grant in locked.grants.filter(ended_at__isnull=True) if _end_grant(grant, reason, now)]
         locked.ended_at, locked.end_reason = now, reason
         locked.save(update_fields=["ended_at", "end_reason"])
-        _notify_logout(locked, ended, now, whole_session=True)
+        _notify_logout(locked, ended, whole_session=True)
     session.ended_at, session.end_reason = now, reason
     return True
 
@@ -349,8 +361,9 @@ def end_session(session: LoginSession, reason: SessionEnd, *, at: datetime | Non
 def end_grant(grant: Grant, reason: SessionEnd, *, at: datetime | None = None) -> bool:
     """End one grant (its session lives on), for `reason`; return False if it had already ended.
 
-    An authorization code replay ends the grant its first redemption created (RFC 6749 §4.1.2),
-    not the whole session: the user's other clients keep their tokens.
+    An authorization code replay ends the grant its first redemption created (RFC 6749 §4.1.2), and
+    a client's revocation of one of its tokens ends that token's grant (RFC 7009 §2.1), not the
+    whole session: the user's other clients keep their tokens.
     """
     now = at or timezone.now()
     with transaction.atomic():
@@ -358,7 +371,7 @@ def end_grant(grant: Grant, reason: SessionEnd, *, at: datetime | None = None) -
         LoginSession.objects.select_for_update().filter(sid=grant.session_id).first()
         if not _end_grant(grant, reason, now):
             return False
-        _notify_logout(grant.session, [grant], now, whole_session=False)
+        _notify_logout(grant.session, [grant], whole_session=False)
     return True
 
 
@@ -372,25 +385,27 @@ def end_grant_of(*, sid: str, client_id: int, reason: SessionEnd, at: datetime |
     return grant is not None and end_grant(grant, reason, at=at)
 
 
-def end_all_sessions(user: Any, reason: SessionEnd = SessionEnd.LOGOUT_EVERYWHERE) -> int:
-    """End every open session of `user` through `end_session`; return how many ended."""
+def end_all_sessions(
+    user: Any, reason: SessionEnd = SessionEnd.LOGOUT_EVERYWHERE, *, keep_sid: str | None = None
+) -> int:
+    """End every open session of `user` but the one named `keep_sid`, through `end_session`; return how many ended."""
+    others = LoginSession.objects.filter(user=user, ended_at__isnull=True).exclude(sid=keep_sid)
     with transaction.atomic():
-        return sum(
-            end_session(session, reason)
-            for session in LoginSession.objects.filter(user=user, ended_at__isnull=True).order_by("sid")
-        )
+        return sum(end_session(session, reason) for session in others.order_by("sid"))
 
 
-def logout(refresh: VerifiedToken) -> None:
-    """/api/logout: end the session of a verified refresh token (idempotent).
+def logout(token: VerifiedToken) -> None:
+    """/api/logout: end the session of a verified refresh token, or of cookie mode's access token (idempotent).
 
-    The token itself is blacklisted even if its session had already ended or is gone.
+    A refresh token itself is blacklisted even if its session had already ended or is gone.
     """
     with transaction.atomic():
-        session = LoginSession.objects.filter(sid=refresh["sid"]).first()
+        session = LoginSession.objects.filter(sid=token["sid"]).first()
         if session is not None:
             end_session(session, SessionEnd.LOGOUT)
-        outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).values_list("id", flat=True).first()
+        if token["token_type"] != "refresh":
+            return
+        outstanding = OutstandingToken.objects.filter(jti=token["jti"]).values_list("id", flat=True).first()
         if outstanding is not None:
             _blacklist(outstanding)
 
@@ -406,45 +421,84 @@ def _end_grant(grant: Grant, reason: SessionEnd, now: datetime) -> bool:
     return True
 
 
-def _notify_logout(session: LoginSession, grants: list[Grant], at: datetime, *, whole_session: bool) -> None:
+def _notify_logout(session: LoginSession, grants: list[Grant], *, whole_session: bool) -> None:
     """THE place where ending a session or a grant tells the clients: called in the ending transaction.
 
-    OpenID Connect Back-Channel Logout 1.0 hooks in here: write one outbox row per client of
-    `grants` that has a `backchannel_logout_uri` (and, when the whole session ended, for every
-    client that accepts the shared access-token audience), naming `session.sid` and the user, so
-    that the notices commit or roll back with the ending itself. Nothing is sent yet.
+    OpenID Connect Back-Channel Logout 1.0 (idp/backchannel.py): one outbox row per client of
+    `grants` that has a `backchannel_logout_uri` and, when the whole session ended, per client that
+    accepts the shared access-token audience, naming `session.sid` and the user, so that the
+    notices commit or roll back with the ending itself. Nothing is sent yet: the outbox worker
+    sends them (`manage.py run_outbox`).
     """
-    # >>> Back-channel logout: write the outbox rows here. <<<
+    backchannel.enqueue_logouts(
+        session.sid, str(session.user_id), [grant.client_id for grant in grants if grant.client_id is not None],
+        whole_session=whole_session,
+    )
 
 
 # Access-token liveness.
 
 
 def live_session(claims: Mapping[str, Any]) -> LoginSession | None:
-    """Return the open session a verified access token belongs to, or None if it or its grant has ended.
+    """Return the open session a verified access token belongs to, with its user, or None if it or its grant has ended.
 
     The issuer holds the sessions, so unlike a relying party it can refuse an access token of an
     ended session, or of a client's grant that ended (a code replay), before the token expires. A
     client's token is live only under the grant that was open when it was issued: a grant the
-    client opened later under the same session does not revive it.
+    client opened later under the same session does not revive it. One statement either way: the
+    grant's check joins the session's row.
     """
-    session = (
-        LoginSession.objects.select_related("user")
-        .filter(sid=claims["sid"], user_id=claims["user_id"], ended_at__isnull=True)
-        .first()
-    )
-    if session is None:
-        return None
+    conditions: dict[str, Any] = {"sid": claims["sid"], "user_id": claims["user_id"], "ended_at__isnull": True}
     client_id = claims.get("client_id")
     if client_id is not None:
         # `iat` is whole seconds and the grant opens just before its first token is signed: a
         # second of slack, so that a token is never taken for older than its own grant.
         opened_by = tokens.issued_at(claims) + timedelta(seconds=1)
-        if not Grant.objects.filter(
-            session=session, client__client_id=client_id, ended_at__isnull=True, created_at__lte=opened_by
-        ).exists():
-            return None
-    return session
+        # In one filter() call the grant conditions hold for one and the same grant row: an inner
+        # join, which Django builds faster than an EXISTS subquery. At most one row matches: a
+        # session has one open grant per client (idp_grant_one_open_per_client).
+        conditions.update(
+            grants__client__client_id=client_id, grants__ended_at__isnull=True, grants__created_at__lte=opened_by
+        )
+    # `sid` is the primary key, so no ORDER BY (which `first()` would add) is needed.
+    return next(iter(LoginSession.objects.select_related("user").filter(**conditions)[:1]), None)
+
+
+def access_grant(claims: Mapping[str, Any]) -> Grant | None:
+    """Return the open grant under which a client's verified access token was issued, or None if it ended."""
+    return _grants_of_access(claims).filter(session__user_id=claims["user_id"]).first()
+
+
+def _grants_of_access(claims: Mapping[str, Any]) -> QuerySet[Grant]:
+    """The open grant (at most one) of the access token's client under its session that was open when it was issued."""
+    # `iat` is whole seconds and the grant opens just before its first token is signed: a second
+    # of slack, so that a token is never taken for older than its own grant.
+    opened_by = tokens.issued_at(claims) + timedelta(seconds=1)
+    return Grant.objects.filter(
+        session_id=claims["sid"], client__client_id=claims["client_id"], ended_at__isnull=True, created_at__lte=opened_by,
+    )
+
+
+# Refresh-token liveness.
+
+
+def refresh_family(jti: str) -> Grant | None:
+    """Return the grant (ended or not) whose refresh-token family holds the token `jti`, or None if it is unknown."""
+    return Grant.objects.select_related("client").filter(refresh_tokens__token__jti=jti).first()
+
+
+def refresh_is_live(jti: str) -> bool:
+    """Return whether the refresh token `jti` is live: never rotated nor blacklisted, its grant and session open, its user active.
+
+    A rotated token is not live even within REFRESH_REUSE_GRACE: that grace is for a client's
+    retry at the token endpoint, not a second token holder.
+    """
+    return OutstandingToken.objects.filter(
+        jti=jti, blacklistedtoken__isnull=True,
+        grant_link__grant__ended_at__isnull=True,
+        grant_link__grant__session__ended_at__isnull=True,
+        grant_link__grant__session__user__is_active=True,
+    ).exists()
 
 
 # Rotation internals.

@@ -13,6 +13,10 @@ Three limits, so that guessing stays slow without a lockout anyone can trigger:
 An attempt is counted before the password hasher runs, so guesses sent in parallel cannot get
 past a limit, and it is refunded unless the credential was refused: a database, keyring or
 capacity error, or a throttled attempt, never counts.
+
+The same counters, under another `scope`, limit requests that send email (registration,
+activation resends, password resets; idp/accounts/limits.py): there every request counts (`hit`),
+per address and per client IP, whether or not the address has an account.
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 class LoginThrottle:
-    """Count attempts in fixed windows of `window` seconds; refuse those over a limit."""
+    """Count attempts in fixed windows of `window` seconds; refuse those over a limit.
+
+    `scope` names the counters: throttles of different scopes never share a count.
+    """
 
     def __init__(
         self,
@@ -38,17 +45,25 @@ class LoginThrottle:
         per_ip: int,
         window: int,
         clock: Callable[[], float] = time.time,
+        scope: str = "login-failures",
     ) -> None:
         if min(per_username_ip, per_username, per_ip, window) < 1:
-            raise ImproperlyConfigured("KUNCI_IDP login throttle limits and window must be positive")
+            raise ImproperlyConfigured(f"KUNCI_IDP {scope} throttle limits and window must be positive")
         self.cache = cache
         self.limits = {"username_ip": per_username_ip, "username": per_username, "ip": per_ip}
         self.window = window
         self.clock = clock
+        self.scope = scope
 
     def attempt(self, username: str, ip: str) -> LoginAttempt:
         """Return one login attempt, to be used as a context manager around the password check."""
         return LoginAttempt(self, username, ip)
+
+    def hit(self, username: str, ip: str) -> int | None:
+        """Count one request that always counts; return the seconds to wait if it is over a limit, else None."""
+        now = self.clock()
+        _counted, over = self._count(self._keys(username, ip, now))
+        return self._wait(now) if over else None
 
     def counts(self, username: str, ip: str) -> dict[str, int]:
         """Return the current window's count of each counter of `username` at `ip`."""
@@ -90,9 +105,9 @@ class LoginThrottle:
         # Hashed, so that a username never reaches the cache backend's logs or key limits.
         name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
         return {
-            "username_ip": f"kunci:login-failures:user-ip:{name}:{ip}:{bucket}",
-            "username": f"kunci:login-failures:user:{name}:{bucket}",
-            "ip": f"kunci:login-failures:ip:{ip}:{bucket}",
+            "username_ip": f"kunci:{self.scope}:user-ip:{name}:{ip}:{bucket}",
+            "username": f"kunci:{self.scope}:user:{name}:{bucket}",
+            "ip": f"kunci:{self.scope}:ip:{ip}:{bucket}",
         }
 
 

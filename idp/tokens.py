@@ -16,10 +16,18 @@ from idp.conf import idp_settings
 
 # The header `typ` of each kind (RFC 8725 §3.11): RFC 9068 §2.1 names access tokens `at+jwt`; a
 # refresh token has its own type, so no relying party can take it for an access token, even one
-# that ignores `token_type`; an id_token is a plain `JWT` (OpenID Connect Core §2, RFC 7519 §5.1).
+# that ignores `token_type`; an id_token is a plain `JWT` (OpenID Connect Core §2, RFC 7519 §5.1);
+# a logout token is `logout+jwt` (OpenID Connect Back-Channel Logout 1.0 §2.4, §4.1).
 ACCESS_TYP = "at+jwt"
 REFRESH_TYP = "refresh+jwt"
 ID_TOKEN_TYP = "JWT"
+LOGOUT_TYP = "logout+jwt"
+
+# Back-Channel Logout 1.0 §2.4: the member of `events` that declares a JWT a logout token.
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# §2.4 requires an `exp`; Kunci keeps it short: a logout token is minted at each delivery attempt,
+# so it only has to outlive one POST and the receiver's clock skew.
+LOGOUT_TOKEN_LIFETIME = timedelta(minutes=2)
 
 
 def access_claims(
@@ -85,6 +93,27 @@ def id_token_claims(
     if nonce is not None:
         claims["nonce"] = nonce
     return {**claims, **extra}
+
+
+def logout_claims(
+    *, sub: str, sid: str, client_id: str, now: datetime, lifetime: timedelta = LOGOUT_TOKEN_LIFETIME
+) -> dict[str, Any]:
+    """Return the claims of a logout token (Back-Channel Logout 1.0 §2.4) telling `client_id` that session `sid` of `sub` ended.
+
+    Both `sub` and `sid` are sent (§2.4: at least one), `aud` is the client alone, and there is
+    never a `nonce` (§2.4: its presence is what tells a logout token from an id_token).
+    """
+    issued = _epoch(now)
+    return {
+        "iss": idp_settings.ISSUER,
+        "sub": sub,
+        "aud": client_id,
+        "iat": issued,
+        "exp": issued + _seconds(lifetime),
+        "jti": uuid4().hex,
+        "sid": sid,
+        "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+    }
 
 
 def expires_at(claims: Mapping[str, Any]) -> datetime:

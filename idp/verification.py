@@ -72,9 +72,9 @@ def _forget_verifiers(*, setting: str, **kwargs: Any) -> None:
         verifier.cache_clear()
 
 
-def verify_access(token: str) -> VerifiedToken:
-    """Return the verified access token `token`, or raise a TokenRejected saying why not."""
-    return verifier(ACCESS_PROFILE).verify(token)
+def verify_access(token: str, *, now: float | None = None) -> VerifiedToken:
+    """Return the verified access token `token` (at `now`, seconds since the epoch), or raise TokenRejected."""
+    return verifier(ACCESS_PROFILE).verify(token, now=now)
 
 
 def verify_refresh(token: str, *, now: float | None = None) -> VerifiedToken:

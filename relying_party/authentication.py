@@ -3,6 +3,11 @@
 Add `relying_party.authentication.JWKSAuthentication` to DEFAULT_AUTHENTICATION_CLASSES. A refused
 token is a 401 whose challenge says why (RFC 6750 §3); an unreachable JWKS is a 503 with
 Retry-After. Both work with DRF's own exception handler; relying_party.errors adds the `code`.
+
+With RELYING_PARTY ACCESS_COOKIE_NAME set, a request without an Authorization header may carry
+the access token in the issuer's cookie instead (the issuer's cookie mode). The token is verified
+exactly like a bearer token; the cookie is an ambient credential, so an unsafe request it
+authenticates needs Django's CSRF token as well (`relying_party.errors.enforce_csrf`).
 """
 from __future__ import annotations
 
@@ -94,14 +99,15 @@ def _profile_claim(claims: Any, name: str) -> str:
 
 
 class JWKSAuthentication(authentication.BaseAuthentication):
-    """Authenticate `Authorization: Bearer <access token>`; return None for any other scheme."""
+    """Authenticate `Authorization: Bearer <access token>`, or the issuer's access-token cookie when
+    ACCESS_COOKIE_NAME names it; return None when the request carries neither."""
 
     def authenticate(self, request: Request) -> tuple[Any, VerifiedToken] | None:
-        parts = authentication.get_authorization_header(request).split()
-        if not parts or parts[0].lower() != b"bearer":
-            return None
         try:
-            verified = default_verifier().verify(bearer_token(parts, max_token_bytes=rp_settings.MAX_TOKEN_BYTES))
+            presented = self.presented_token(request)
+            if presented is None:
+                return None
+            verified = default_verifier().verify(presented)
         except TokenRejected as e:
             setattr(request, _REJECTION_ATTRIBUTE, e)
             raise InvalidToken(e) from e
@@ -118,6 +124,23 @@ class JWKSAuthentication(authentication.BaseAuthentication):
             setattr(request, _REJECTION_ATTRIBUTE, e)
             raise InvalidToken(e) from e
         return user, verified
+
+    def presented_token(self, request: Request) -> str | None:
+        """Return the access token `request` carries: a Bearer header's, else the cookie's, else None.
+
+        The Bearer header wins: a script that sends it chose its token, and needs no CSRF token.
+        Raises CsrfFailed for an unsafe request that only the cookie authenticates, without a valid
+        CSRF token.
+        """
+        parts = authentication.get_authorization_header(request).split()
+        if parts and parts[0].lower() == b"bearer":
+            return bearer_token(parts, max_token_bytes=rp_settings.MAX_TOKEN_BYTES)
+        name = rp_settings.ACCESS_COOKIE_NAME
+        token = request.COOKIES.get(name) if name else None
+        if not token:
+            return None
+        errors.enforce_csrf(request)
+        return token
 
     def authenticate_header(self, request: Request) -> str:
         # RFC 6750 §3.1: no error code when the request simply had no credentials.

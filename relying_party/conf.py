@@ -49,6 +49,10 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     "MAX_TOKEN_BYTES": 8192,
     # Seconds: an access token whose exp lies further ahead is refused (the issuer's default is 300).
     "MAX_TOKEN_LIFETIME": 3600,
+    # The name of the issuer's access-token cookie (its cookie mode: KUNCI_IDP ACCESS_COOKIE_NAME,
+    # "kunci_access" by default) to accept beside the Authorization header; None accepts the header
+    # only. An unsafe request the cookie authenticates needs this service's CSRF token.
+    "ACCESS_COOKIE_NAME": None,
     # Map each (iss, sub) to a local Django user, created on first sight. Off: a stateless ClaimsUser.
     "LOCAL_USERS": False,
     # This service's name: the WWW-Authenticate realm and the demo's `app`.
@@ -57,6 +61,16 @@ RELYING_PARTY_DEFAULTS: dict[str, Any] = {
     # CLIENT_ID, CLIENT_SECRET and optionally SERVER_METADATA_URL (default f"{ISSUER}/.well-known/
     # openid-configuration"). None: the app is not registered, and its sign-in page says so.
     "OIDC": None,
+    # Back-channel logout (relying_party/backchannel.py): this app's client_id at the issuer, the `aud`
+    # of the logout tokens it takes. None: OIDC["CLIENT_ID"]; with neither, /backchannel-logout is 404.
+    "CLIENT_ID": None,
+    # Where every worker of the app finds the sessions that logout tokens ended: "database" (the app's
+    # default database; needs 'relying_party' in INSTALLED_APPS) or "cache" (REVOCATION_CACHE).
+    "REVOCATION_STORE": "database",
+    # The Django cache alias of the "cache" store: one the workers share (Redis), not a local-memory cache.
+    "REVOCATION_CACHE": "default",
+    # Seconds between a worker's reads of the store: how long another worker's logout takes to reach it.
+    "REVOCATION_REFRESH": 0.5,
 }
 
 

@@ -6,6 +6,11 @@ are set by DRF from the authentication class and the exceptions; this handler ke
 
 An unexpected exception is logged once, as one line (`log_unexpected_error`): Django's own
 `django.request` record of the same 500 is suppressed, and the traceback goes out at DEBUG only.
+
+A token carried in a cookie is an ambient credential, which a browser attaches to requests that
+other sites make it send. Every Kunci service that accepts one applies the same rule to it,
+`enforce_csrf`: an unsafe request it authenticates carries Django's CSRF token, or is refused 403
+`csrf_failed`.
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.middleware.csrf import get_token
 from rest_framework import exceptions, status
+from rest_framework.authentication import CSRFCheck
 from rest_framework.request import Request
 from rest_framework.response import Response
 # The module, not its function: authentication classes (imported while rest_framework.views loads
@@ -42,6 +49,31 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body is too large."
     default_code = "request_too_large"
+
+
+class CsrfFailed(exceptions.PermissionDenied):
+    """An unsafe request authenticated by a cookie lacks a valid CSRF token (or comes from another origin)."""
+
+    default_detail = "CSRF check failed."
+    default_code = "csrf_failed"
+
+
+def enforce_csrf(request: Request) -> None:
+    """Raise CsrfFailed unless `request`, authenticated by a cookie, passes Django's CSRF check.
+
+    Django's own check, as DRF's SessionAuthentication runs it: a safe method (RFC 9110 §9.2.1)
+    passes; any other needs an `Origin` of this site when it sends one, a matching `Referer`
+    over HTTPS when it sends no `Origin`, and the `X-CSRFToken` header (CSRF_HEADER_NAME) matching
+    the service's CSRF cookie. A request that passes gets the CSRF cookie (again) on its answer,
+    so that a client that lost it recovers it with any safe request.
+    """
+    check = CSRFCheck(lambda request: None)
+    # Reads the CSRF cookie into request.META, where process_view compares the token with it.
+    check.process_request(request)
+    reason = check.process_view(request, None, (), {})
+    if reason:
+        raise CsrfFailed(f"CSRF check failed: {reason}")
+    get_token(request)
 
 
 def bearer_challenge(error: str | None = None, description: str | None = None, *, realm: str) -> str:

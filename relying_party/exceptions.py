@@ -78,6 +78,13 @@ class UnknownKey(TokenRejected):
     description = "Token is signed by a key the issuer does not publish"
 
 
+class SessionEnded(TokenRejected):
+    """The token's session was ended at the issuer, which said so in a back-channel logout token."""
+
+    code = "session_ended"
+    description = "Token's session has ended"
+
+
 class UserInactive(TokenRejected):
     code = "user_inactive"
     description = "User is inactive"

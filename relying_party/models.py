@@ -82,3 +82,34 @@ def _new_local_user(token: VerifiedToken, *, fallback: bool = False) -> Any:
     user.set_unusable_password()
     user.save()
     return user
+
+
+class RevokedSession(models.Model):
+    """A session ended by a back-channel logout: one `sid`, or every session of a `sub` up to a moment.
+
+    The database store of relying_party/revocation_stores.py: every worker of the app reads the rows
+    added since its last read, by id. Times are seconds since the epoch, as in the tokens.
+    """
+
+    kind = models.CharField(max_length=3, choices=[("sid", "session"), ("sub", "user")])
+    value = models.CharField(max_length=255)
+    # The logout token's iat: a "sub" row ends the tokens issued at or before it.
+    logged_out_at = models.FloatField()
+    # No token it could refuse is valid after this; the row is purged then.
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = "revoked session"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
+class LogoutTokenUse(models.Model):
+    """A logout token this app has taken, by the digest of its `iss` and `jti`, kept until it expires."""
+
+    jti_digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.jti_digest

@@ -2,10 +2,11 @@
 
 `TokenVerifier` reads no settings and imports neither Django nor requests: the key source, issuer,
 audience, algorithms and the token *profile* are constructor arguments. A profile says which kind
-of token a verifier accepts (its header `typ`, required claims and `token_type`), so no kind is
-ever taken for another. Relying parties verify access tokens with it (their process wiring is in
-relying_party/state.py); the issuer verifies its own access and refresh tokens with it, over its
-keyring, so both sides refuse a token with the same code.
+of token a verifier accepts (its header `typ`, required claims, `token_type` and any rules of its
+own), so no kind is ever taken for another. Relying parties verify access tokens and back-channel
+logout tokens with it (their process wiring is in relying_party/state.py); the issuer verifies its
+own access and refresh tokens with it, over its keyring, so both sides refuse a token with the same
+code. A verifier given a `RevocationCheck` refuses the tokens of ended sessions, cached ones too.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from relying_party.exceptions import (
     InvalidSetting,
+    SessionEnded,
     TokenExpired,
     TokenInvalid,
     TokenMalformed,
@@ -49,12 +51,15 @@ class TokenProfile:
 
     `types` are lower case, the one Kunci writes first, and compared case-insensitively (media types,
     RFC 7515 §4.1.9); `token_type` None means the claim is not checked. `kind` names the token in the refusal ("an access token").
+    `check`, when given, runs on the claims of a token that passed every other check and raises a
+    TokenRejected for the rules only this kind has.
     """
 
     kind: str
     types: tuple[str, ...]
     required: tuple[str, ...]
     token_type: str | None
+    check: Callable[[Mapping[str, Any]], None] | None = None
 
     def requiring(self, *claims: str) -> TokenProfile:
         """Return this profile with `claims` required as well."""
@@ -76,6 +81,40 @@ REFRESH = TokenProfile(
     required=("exp", "iat", "iss", "aud", "sub", "jti", "sid"),
     token_type="refresh",
 )
+# OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token announces.
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# Characters of a sid or sub that a logout token may name: both are kept in the revocation store.
+MAX_LOGOUT_IDENTIFIER_CHARS = 255
+
+
+def _check_logout_claims(claims: Mapping[str, Any]) -> None:
+    """Apply the rules of Back-Channel Logout 1.0 §2.4 and §2.6 that PyJWT does not check."""
+    events = claims.get("events")
+    # §2.4: `events` is a JSON object whose backchannel-logout member is a JSON object.
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise TokenInvalid("Logout token has no backchannel-logout event")
+    # §2.4: a sid, a sub, or both; each a string short enough to be recorded.
+    named = [claims[name] for name in ("sid", "sub") if name in claims]
+    if not named:
+        raise TokenInvalid("Logout token names neither a sid nor a sub")
+    if not all(isinstance(value, str) and 0 < len(value) <= MAX_LOGOUT_IDENTIFIER_CHARS for value in named):
+        raise TokenInvalid("Logout token's sid and sub must be non-empty strings of at most 255 characters")
+    if not isinstance(claims["jti"], str) or not claims["jti"]:
+        raise TokenInvalid("Logout token's jti must be a non-empty string")
+    # §2.4: a nonce is prohibited, so that a logout token can never pass for an id_token.
+    if "nonce" in claims:
+        raise TokenInvalid("Logout token must not carry a nonce")
+
+
+# Back-Channel Logout 1.0 §2.4: the claims, and explicit typing with logout+jwt, so that an id_token
+# or an access token is never taken for a logout token, nor the other way round (§4.1).
+LOGOUT = TokenProfile(
+    kind="a logout token",
+    types=("logout+jwt", "application/logout+jwt"),
+    required=("exp", "iat", "iss", "aud", "jti", "events"),
+    token_type=None,
+    check=_check_logout_claims,
+)
 _PYJWT_ERRORS: list[tuple[type[Exception], type[TokenRejected], str | None]] = [
     (jwt.InvalidAudienceError, WrongAudience, None),
     (jwt.InvalidIssuerError, WrongIssuer, None),
@@ -91,6 +130,12 @@ _pyjwt = jwt.PyJWT()
 class KeySource(Protocol):
     def get_key(self, kid: str) -> Any:
         """Return the public key named `kid`, or raise UnknownKey (or JWKSUnavailable)."""
+        ...
+
+
+class RevocationCheck(Protocol):
+    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
+        """Return whether the verified token with these claims belongs to an ended session; never block."""
         ...
 
 
@@ -166,6 +211,7 @@ class TokenVerifier:
         max_token_lifetime: float = 3600,
         clock: Callable[[], float] = time.time,
         profile: TokenProfile = ACCESS,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise InvalidSetting(f"ISSUER must be the issuer's exact `iss`, a non-empty string; got {issuer!r}")
@@ -195,6 +241,7 @@ class TokenVerifier:
         self.min_rsa_bits = min_rsa_bits
         self.max_token_bytes = max_token_bytes
         self.profile = profile
+        self.revocations = revocations
         self._verified = _VerifiedTokens(verified_cache_size)
         self._clock = clock
         # Header segment -> parsed header, of verified tokens only (see _unverified_header).
@@ -218,20 +265,30 @@ class TokenVerifier:
         # Refused before any parsing or crypto: size is the one check that costs nothing.
         if len(token) > self.max_token_bytes:
             raise TokenTooLarge(f"Token is larger than {self.max_token_bytes} bytes")
-        # RFC 7515 §7.1: three segments of unpadded base64url (RFC 7515 §2). One C-speed match;
-        # PyJWT tolerates '=', which would let two strings carry one signature.
-        if not _COMPACT_JWS.fullmatch(token):
-            raise TokenMalformed()
+        # Looked up before the shape check below, which costs more than the rest of a hit: the LRU
+        # holds only strings that passed every check.
         cached = self._verified.get(token)
         if cached is not None:
             # Rule 6: a repeated token costs a lookup, for as long as it is unexpired and its key
             # is still published (get_key answers from memory; it refetches only for an unknown kid).
             if now < cached.exp and self._current_key(cached.kid) is cached.key:
+                self._refuse_if_revoked(cached)
                 return cached
             self._verified.discard(token)
+        # RFC 7515 §7.1: three segments of unpadded base64url (RFC 7515 §2). One C-speed match;
+        # PyJWT tolerates '=', which would let two strings carry one signature.
+        if not _COMPACT_JWS.fullmatch(token):
+            raise TokenMalformed()
         verified = self._verify_uncached(token, now)
         self._verified.put(token, verified)
+        # After the signature: whether a session ended is never told about a token that does not verify.
+        self._refuse_if_revoked(verified)
         return verified
+
+    def _refuse_if_revoked(self, verified: VerifiedToken) -> None:
+        revocations = self.revocations
+        if revocations is not None and revocations.is_revoked(verified.claims):
+            raise SessionEnded()
 
     def cached_count(self) -> int:
         """Return how many verified tokens the LRU holds."""
@@ -278,6 +335,8 @@ class TokenVerifier:
         exp = self._check_times(claims, now)
         if self.profile.token_type is not None and claims.get("token_type") != self.profile.token_type:
             raise TokenWrongType(f"Token is not {self.profile.kind}")
+        if self.profile.check is not None:
+            self.profile.check(claims)
         self._remember_header(token, header)
         return VerifiedToken(MappingProxyType(claims), kid, exp, key)
 

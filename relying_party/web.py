@@ -5,7 +5,8 @@ authlib does the protocol (OpenID Connect Core 1.0 §3.1): the authorization URL
 (signature against the issuer's JWKS, iss, aud, exp, iat, nonce, azp, at_hash). This module adds
 what an application decides: where the identity and tokens live (the Django session), when the
 access token is refreshed, what a failure shows (an HTML page, never a 500), and RP-Initiated
-Logout 1.0. It reads `RELYING_PARTY["OIDC"]` at call time and imports nothing from the issuer.
+Logout 1.0. It asks the issuer for its pages in the language of the app's own (`ui_locales`). It
+reads `RELYING_PARTY["OIDC"]` at call time and imports nothing from the issuer.
 """
 from __future__ import annotations
 
@@ -24,11 +25,14 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from joserfc.errors import JoseError
 
 from relying_party.conf import rp_settings
+from relying_party.state import default_revocations
 
 logger = logging.getLogger("kunci.relying_party.web")
 
@@ -53,7 +57,8 @@ class SignInError(Exception):
 def issuer_unavailable(error: Exception) -> SignInError:
     logger.warning("the issuer could not be reached: %s", " ".join(str(error).split())[:300])
     return SignInError(
-        503, "Kunci cannot be reached", "The sign-in service did not answer. Try again in a moment.", "issuer_unavailable"
+        503, _("Kunci cannot be reached"), _("The sign-in service did not answer. Try again in a moment."),
+        "issuer_unavailable",
     )
 
 
@@ -121,7 +126,8 @@ def server_metadata(client: DjangoOAuth2App) -> dict[str, Any]:
     if expected and metadata.get("issuer") != expected:
         logger.warning("discovery names issuer %r, not %r", metadata.get("issuer"), expected)
         raise SignInError(
-            502, "Sign-in is misconfigured", "The sign-in service names a different issuer than this app trusts.", "issuer_mismatch"
+            502, _("Sign-in is misconfigured"), _("The sign-in service names a different issuer than this app trusts."),
+            "issuer_mismatch",
         )
     # OpenID Connect Discovery 1.0 §3: what the code flow needs is REQUIRED there.
     missing = [name for name in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not metadata.get(name)]
@@ -129,8 +135,9 @@ def server_metadata(client: DjangoOAuth2App) -> dict[str, Any]:
         logger.warning("discovery has no %s", ", ".join(missing))
         raise SignInError(
             502,
-            "Sign-in is not available",
-            f"The sign-in service does not offer browser sign-in yet (its discovery document has no {missing[0]}).",
+            _("Sign-in is not available"),
+            _("The sign-in service does not offer browser sign-in yet (its discovery document has no %(field)s).")
+            % {"field": missing[0]},
             "issuer_not_oidc",
         )
     return metadata
@@ -154,9 +161,21 @@ def _not_registered(request: HttpRequest, status: int = 200) -> HttpResponse:
 
 
 def signed_in_identity(request: HttpRequest) -> dict[str, Any] | None:
-    """Return what the session holds about the signed-in user, or None."""
+    """Return what the session holds about the signed-in user, or None, ending the session if the issuer has.
+
+    A back-channel logout (relying_party/backchannel.py) names the issuer's session by the id_token's
+    `sid` (or its `sub`): the first request of a browser session it ended is signed out here, whatever
+    the session backend, and with no lookup beyond the worker's in-memory view.
+    """
     identity = request.session.get(SESSION_KEY)
-    return identity if isinstance(identity, dict) else None
+    if not isinstance(identity, dict):
+        return None
+    revocations = default_revocations()
+    claims = identity.get("claims")
+    if revocations is not None and isinstance(claims, dict) and revocations.is_revoked(claims):
+        request.session.flush()
+        return None
+    return identity
 
 
 @never_cache
@@ -188,8 +207,11 @@ def login(request: HttpRequest) -> HttpResponse:
     try:
         server_metadata(client)
         # authlib adds state, a nonce (the scope has openid) and the S256 challenge, and keeps
-        # them and the verifier in the session for the callback.
-        return client.authorize_redirect(request, request.build_absolute_uri(reverse("oidc-callback")))
+        # them and the verifier in the session for the callback. The issuer's pages speak this
+        # page's language (`ui_locales`, OpenID Connect Core 1.0 §3.1.2.1).
+        return client.authorize_redirect(
+            request, request.build_absolute_uri(reverse("oidc-callback")), ui_locales=translation.get_language()
+        )
     except SignInError as error:
         return _error_page(request, error)
     except (requests.RequestException, ValueError, RuntimeError) as error:
@@ -220,15 +242,15 @@ def _redeem(request: HttpRequest, client: DjangoOAuth2App) -> dict[str, Any]:
         declined = error == "access_denied"
         raise SignInError(
             403 if declined else 400,
-            "Sign-in was cancelled" if declined else "Sign-in failed",
-            "You did not allow this app to sign you in." if declined else "Kunci could not sign you in to this app.",
+            _("Sign-in was cancelled") if declined else _("Sign-in failed"),
+            _("You did not allow this app to sign you in.") if declined else _("Kunci could not sign you in to this app."),
             error[:64],
         )
     metadata = server_metadata(client)
     # RFC 9207 §2.4: an `iss` that is not our issuer's is a mix-up attack; refuse before the code is sent anywhere.
     iss = request.GET.get("iss")
     if iss != metadata["issuer"] and (iss is not None or metadata.get("authorization_response_iss_parameter_supported")):
-        raise _bad_response("The answer did not come from the sign-in service this app trusts.", "issuer_mismatch", 400)
+        raise _bad_response(_("The answer did not come from the sign-in service this app trusts."), "issuer_mismatch", 400)
     # authlib checks `aud` only when told to: with no claims_options it checks iss, and azp
     # against our client_id, so an id_token minted for another client whose azp names us would pass.
     # OpenID Connect Core 1.0 §3.1.3.7 (2, 3): iss is the issuer's, and aud contains our client_id.
@@ -239,20 +261,20 @@ def _redeem(request: HttpRequest, client: DjangoOAuth2App) -> dict[str, Any]:
     try:
         token = client.authorize_access_token(request, claims_options=claims_options)
     except MismatchingStateError as error:
-        raise _bad_response("This sign-in was not started here, or was already used. Start again.", "invalid_state", 400) from error
+        raise _bad_response(_("This sign-in was not started here, or was already used. Start again."), "invalid_state", 400) from error
     except OAuthError as error:
         logger.warning("the token endpoint refused the code: %s", error.error)
-        raise _bad_response("Kunci did not accept this sign-in. Start again.", "token_refused", 502) from error
+        raise _bad_response(_("Kunci did not accept this sign-in. Start again."), "token_refused", 502) from error
     except JoseError as error:
         # The id_token's signature or claims (iss, aud, exp, nonce, at_hash...) did not verify.
         logger.warning("refused an id_token: %s", error)
-        raise _bad_response("The sign-in answer could not be verified.", "invalid_id_token", 502) from error
+        raise _bad_response(_("The sign-in answer could not be verified."), "invalid_id_token", 502) from error
     except (requests.RequestException, ValueError, RuntimeError) as error:
         raise issuer_unavailable(error) from error
     claims = token.get("userinfo")
     if not claims:
         # OpenID Connect Core 1.0 §3.1.3.3: the token response of the code flow carries an id_token.
-        raise _bad_response("The sign-in answer had no id_token.", "invalid_id_token", 502)
+        raise _bad_response(_("The sign-in answer had no id_token."), "invalid_id_token", 502)
     profile = _userinfo(client, metadata, token, claims["sub"])
     return {
         "claims": dict(claims),
@@ -267,7 +289,7 @@ def _redeem(request: HttpRequest, client: DjangoOAuth2App) -> dict[str, Any]:
 
 
 def _bad_response(detail: str, code: str, status: int) -> SignInError:
-    return SignInError(status, "Sign-in failed", detail, code)
+    return SignInError(status, _("Sign-in failed"), detail, code)
 
 
 def _bearer(access_token: str) -> dict[str, str]:
@@ -286,7 +308,7 @@ def _userinfo(client: DjangoOAuth2App, metadata: dict[str, Any], token: dict[str
         raise issuer_unavailable(error) from error
     # OpenID Connect Core 1.0 §5.3.2: the UserInfo `sub` must be the id_token's, or the answer is not used.
     if profile.get("sub") != sub:
-        raise _bad_response("The sign-in service answered for another user.", "userinfo_sub_mismatch", 502)
+        raise _bad_response(_("The sign-in service answered for another user."), "userinfo_sub_mismatch", 502)
     return dict(profile)
 
 
@@ -319,7 +341,7 @@ def _fresh_access_token(request: HttpRequest, client: DjangoOAuth2App, identity:
 
 def _session_ended(request: HttpRequest) -> SignInError:
     request.session.flush()
-    return SignInError(403, "Signed out", "Your Kunci session has ended. Sign in again.", "session_ended")
+    return SignInError(403, _("Signed out"), _("Your Kunci session has ended. Sign in again."), "session_ended")
 
 
 @never_cache
@@ -338,7 +360,7 @@ def whoami(request: HttpRequest) -> HttpResponse:
     except (requests.RequestException, OAuthError) as error:
         logger.warning("calling /api/whoami failed: %s", error)
         return _error_page(
-            request, SignInError(502, "The API call failed", "This app's /api/whoami did not answer.", "api_unavailable")
+            request, SignInError(502, _("The API call failed"), _("This app's /api/whoami did not answer."), "api_unavailable")
         )
     try:
         shown = json.dumps(response.json(), indent=2, sort_keys=True)
@@ -376,4 +398,6 @@ def logout(request: HttpRequest) -> HttpResponse:
         post_logout_redirect_uri=request.build_absolute_uri(reverse("home")),
         id_token_hint=identity.get("id_token"),
         client_id=client.client_id,
+        # RP-Initiated Logout 1.0 §2: the issuer's confirmation page, if it shows one, in this page's language.
+        ui_locales=translation.get_language(),
     )

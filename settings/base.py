@@ -29,6 +29,9 @@ MIDDLEWARE = [
     # Static files answer here, before sessions or CSRF run (see "Browser stack" below).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's LocaleMiddleware, with the JSON API kept in English (see "Languages" below); after
+    # sessions and before CommonMiddleware, where Django's documentation places it.
+    "settings.languages.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     # DRF's views are csrf_exempt (bearer tokens are not ambient credentials); the browser pages
     # and the admin, which use the session cookie, are protected by it.
@@ -42,8 +45,6 @@ WSGI_APPLICATION = "settings.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en-us"
-USE_I18N = False
 # Every path works with and without a trailing slash through its own pattern; no redirects.
 APPEND_SLASH = False
 
@@ -171,6 +172,26 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
+
+# --- Languages -------------------------------------------------------------------------------------
+
+# The pages people read speak English, Indonesian, Russian or Korean; the JSON API speaks English,
+# its machine contract (settings/languages.py says which language answers a request). The issuer's
+# and the demo apps' pages share one catalogue per language under locale/: they share the layout and
+# many strings ("Sign in", "Sign out"), and Django merges all catalogues of a language into one
+# anyway, so per-app catalogues would only let one string's translations drift apart. The compiled
+# .mo files are committed beside their .po files (tests/i18n check that they match): serving Kunci
+# needs no gettext tools, only `make messages` does.
+LANGUAGE_CODE = "en"
+USE_I18N = True
+LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia"), ("ru", "Русский"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (Django's set_language view) lasts a year; no script reads it. Each service
+# names the cookie itself, as it does its session cookie.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = _https
 
 # --- Browser stack: sessions, CSRF, templates, static files, Content-Security-Policy ---------------
 

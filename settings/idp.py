@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from settings.base import *  # noqa: F403
 from settings.base import database
-from settings.environment import env_list, secret
+from settings.email import email_settings
+from settings.environment import VAR_DIR, demo_mode, env_flag, env_list, secret
 
 INSTALLED_APPS = [
     *INSTALLED_APPS,  # noqa: F405
@@ -32,6 +33,7 @@ ROOT_URLCONF = "idp.urls"
 # (settings/rp.py), and browsers do not separate cookies by port (RFC 6265 §8.5).
 SESSION_COOKIE_NAME = "kunci_session"
 CSRF_COOKIE_NAME = "kunci_csrftoken"
+LANGUAGE_COOKIE_NAME = "kunci_language"
 # A failed CSRF check is a 403 page like the issuer's other errors (JSON for API clients).
 CSRF_FAILURE_VIEW = "idp.error_pages.csrf_failure"
 DATABASES = {"default": database("idp.sqlite3")}
@@ -55,7 +57,11 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "EXCEPTION_HANDLER": "idp.errors.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["idp.authentication.AccessTokenAuthentication"],
+    # A Bearer header first; without one, cookie mode's access cookie (unsafe methods need CSRF).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "idp.authentication.AccessTokenAuthentication",
+        "idp.authentication.AccessCookieAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -92,10 +98,15 @@ KUNCI_IDP = {
     "REFRESH_TOKEN_LIFETIME": _refresh_lifetime,
     "REFRESH_REUSE_GRACE": int(os.environ.get("KUNCI_REFRESH_REUSE_GRACE", 5)),
     "CORS_ORIGINS": env_list("KUNCI_CORS_ORIGINS", []),
+    # Cookie mode's token cookies go without Secure to 127.0.0.1 in the demo, never in production.
+    "COOKIE_SECURE_ON_LOOPBACK": not demo_mode(),
+    "BACKCHANNEL_ALLOWED_NETWORKS": env_list("KUNCI_BACKCHANNEL_ALLOWED_NETWORKS", []),
+    # Self-service registration: on in the demo, off in production unless KUNCI_REGISTRATION=1.
+    "REGISTRATION": env_flag("KUNCI_REGISTRATION", default=demo_mode()),
 }
 
-# Login throttling and the bound on concurrent password hashing, each from KUNCI_<NAME> when set;
-# idp/conf.py holds the defaults.
+# Login throttling, the bound on concurrent password hashing and cookie mode's cookies, each from
+# KUNCI_<NAME> when set; idp/conf.py holds the defaults.
 _IDP_KNOBS = {
     "LOGIN_FAILURES_PER_USERNAME_IP": int,
     "LOGIN_FAILURES_PER_IP": int,
@@ -104,8 +115,32 @@ _IDP_KNOBS = {
     "PASSWORD_HASHING_SLOTS": int,
     "PASSWORD_HASHING_WAIT": float,
     "AUTHORIZATION_CODE_SECONDS": int,
+    "OUTBOX_MAX_AGE": int,
+    "OUTBOX_RETRY_CAP": float,
+    "OUTBOX_MAX_REFUSALS": int,
+    "OUTBOX_LEASE": float,
+    "OUTBOX_CONCURRENCY": int,
+    "OUTBOX_POLL_INTERVAL": float,
+    "ACCESS_COOKIE_NAME": str,
+    "REFRESH_COOKIE_NAME": str,
+    "ACCESS_COOKIE_DOMAIN": str,
+    "BACKCHANNEL_CONNECT_TIMEOUT": float,
+    "BACKCHANNEL_TIMEOUT": float,
+    "CLIENT_CACHE_SECONDS": float,
+    "ACTIVATION_LINK_SECONDS": int,
+    "PASSWORD_RESET_LINK_SECONDS": int,
+    "ACCOUNT_EMAILS_PER_ADDRESS": int,
+    "ACCOUNT_REQUESTS_PER_IP": int,
+    "ACCOUNT_REQUEST_WINDOW": int,
 }
 KUNCI_IDP.update({name: cast(os.environ[f"KUNCI_{name}"]) for name, cast in _IDP_KNOBS.items() if f"KUNCI_{name}" in os.environ})
+
+# --- Email ----------------------------------------------------------------------------------------
+# Sent only by the outbox worker (kind "email", idp/accounts/mail.py), so a mail server that is down
+# delays mail and loses none. KUNCI_EMAIL_URL (settings/email.py) sets EMAIL_BACKEND and the other
+# EMAIL_* settings; the demo writes files under var/mail/.
+globals().update(email_settings(os.environ.get("KUNCI_EMAIL_URL"), demo_mail_dir=VAR_DIR / "mail" if demo_mode() else None))
+DEFAULT_FROM_EMAIL = os.environ.get("KUNCI_DEFAULT_FROM_EMAIL") or "Kunci <kunci@localhost>"
 
 _kek, KEY_ENCRYPTION_KEY_IS_DEMO = secret("KUNCI_KEY_ENCRYPTION_KEY", "key-encryption-key")
 

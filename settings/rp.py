@@ -31,6 +31,7 @@ ROOT_URLCONF = "relying_party.urls"
 # would otherwise overwrite them, since browsers do not separate cookies by port (RFC 6265 §8.5).
 SESSION_COOKIE_NAME = f"{RP_NAME}_session"
 CSRF_COOKIE_NAME = f"{RP_NAME}_csrftoken"
+LANGUAGE_COOKIE_NAME = f"{RP_NAME}_language"
 DATABASES = {"default": database(f"rp-{RP_NAME}.sqlite3")}
 
 REST_FRAMEWORK = {
@@ -81,10 +82,20 @@ RELYING_PARTY = {
     "JWKS_URL": os.environ.get("KUNCI_JWKS_URL", f"{_issuer}/.well-known/jwks.json"),
     "AUDIENCE": os.environ.get("KUNCI_AUDIENCE", "kunci-apps"),
     "LOCAL_USERS": env_flag("KUNCI_RP_LOCAL_USERS"),
+    # The issuer's access-token cookie to accept too (its cookie mode), e.g. kunci_access; off when unset.
+    "ACCESS_COOKIE_NAME": os.environ.get("KUNCI_RP_ACCESS_COOKIE_NAME") or None,
     "OIDC": _oidc_registration(),
 }
 
-# The cache's timings can be tuned from the environment (seconds), e.g. KUNCI_RP_REFETCH_COOLDOWN=5.
-for _option in ("LEEWAY", "MIN_CACHE_TTL", "MAX_CACHE_TTL", "REFETCH_COOLDOWN", "MAX_STALE", "MAX_BACKOFF", "COLD_MAX_BACKOFF", "FETCH_TIMEOUT"):
+# Where the workers share the sessions back-channel logout ended: "database" (default) or "cache"
+# (the default cache, Redis with KUNCI_CACHE_URL).
+if os.environ.get("KUNCI_RP_REVOCATION_STORE"):
+    RELYING_PARTY["REVOCATION_STORE"] = os.environ["KUNCI_RP_REVOCATION_STORE"]
+
+# The caches' timings can be tuned from the environment (seconds), e.g. KUNCI_RP_REFETCH_COOLDOWN=5.
+for _option in (
+    "LEEWAY", "MIN_CACHE_TTL", "MAX_CACHE_TTL", "REFETCH_COOLDOWN", "MAX_STALE", "MAX_BACKOFF", "COLD_MAX_BACKOFF",
+    "FETCH_TIMEOUT", "REVOCATION_REFRESH",
+):
     if os.environ.get(f"KUNCI_RP_{_option}"):
         RELYING_PARTY[_option] = float(os.environ[f"KUNCI_RP_{_option}"])

@@ -49,6 +49,16 @@ def pytest_report_header(config) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
+def _no_revocation_refresher_threads(monkeypatch):
+    """A relying party's revocation view reads its store when it starts, and in tests only when told to.
+
+    Its background refresher would hold a database connection of its own across tests; tests that
+    are about that thread start it themselves.
+    """
+    monkeypatch.setattr("relying_party.revocations._start_daemon_thread", lambda work: None)
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Start every test with empty throttling counters."""
     from django.core.cache import cache

@@ -1,1 +1,1 @@
-"""The issuer's pages for people: sign in, sign out."""
+"""The issuer's pages and API for people: sign in and out, register and activate, reset and change a password, the account page."""

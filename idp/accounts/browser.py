@@ -12,11 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 
 from idp import sessions
+from idp.accounts import passwords
 from idp.models import LoginSession, SessionEnd, SessionOrigin
 
 # The key under which the Django session keeps the sid of the browser's OP session.
@@ -24,16 +28,55 @@ SID_SESSION_KEY = "kunci_sid"
 
 
 def current_op_session(request: HttpRequest) -> LoginSession | None:
-    """Return the open OP session this browser signed in to, or None.
+    """Return the open OP session this browser signed in to, with its user, or None.
 
     None when the browser is not signed in, or its session has ended meanwhile: signed out
     elsewhere, logged out everywhere, ended by an administrator, or its user deactivated.
+    One statement: the OP session joined with its user, who then passes the checks Django's
+    `auth.get_user` makes (`_signed_in_user`) and becomes `request.user`, which so needs no
+    statement of its own.
     """
     sid = request.session.get(SID_SESSION_KEY)
-    user = getattr(request, "user", None)
-    if not isinstance(sid, str) or user is None or not user.is_authenticated:
+    user_id = request.session.get(auth.SESSION_KEY)
+    if not isinstance(sid, str) or user_id is None:
         return None
-    return LoginSession.objects.filter(sid=sid, user_id=user.pk, ended_at__isnull=True).first()
+    found = LoginSession.objects.select_related("user").filter(sid=sid, user_id=user_id, ended_at__isnull=True)
+    # `sid` is the primary key, so no ORDER BY (which `first()` would add) is needed.
+    session = next(iter(found[:1]), None)
+    if session is None or not _signed_in_user(request, session.user):
+        return None
+    return session
+
+
+def _signed_in_user(request: HttpRequest, user: Any) -> bool:
+    """Apply `django.contrib.auth.get_user`'s checks to `user`, loaded by the Django session's user id.
+
+    The backend that signed the browser in must still be configured and let `user` authenticate,
+    and the session's hash of the password must match: a changed password signs the browser out
+    (its Django session is flushed), and a hash made with a SECRET_KEY_FALLBACKS key is renewed.
+    On success `user` becomes `request.user`.
+    """
+    backend_path = request.session.get(auth.BACKEND_SESSION_KEY)
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return False
+    # ModelBackend.get_user, which the issuer's backends inherit, is the lookup the OP session's
+    # statement made plus user_can_authenticate (an inactive user cannot).
+    if not auth.load_backend(backend_path).user_can_authenticate(user):
+        return False
+    session_hash = request.session.get(auth.HASH_SESSION_KEY)
+    current_hash = user.get_session_auth_hash()
+    if not session_hash or not constant_time_compare(session_hash, current_hash):
+        if session_hash and any(
+            constant_time_compare(session_hash, fallback) for fallback in user.get_session_auth_fallback_hash()
+        ):
+            request.session.cycle_key()
+            request.session[auth.HASH_SESSION_KEY] = current_hash
+        else:
+            request.session.flush()
+            request.user = AnonymousUser()
+            return False
+    request.user = user
+    return True
 
 
 def needs_login(
@@ -54,10 +97,15 @@ def needs_login(
     return max_age <= 0 or now - session.auth_time > timedelta(seconds=max_age)
 
 
+def page_url(name: str, next_url: str | None = None) -> str:
+    """Return the path of the issuer's page `name` that brings the browser back to `next_url` (a path on the issuer)."""
+    url = reverse(name)
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
 def signin_url(next_url: str | None = None) -> str:
     """Return the sign-in page's URL that brings the browser back to `next_url` (a path on the issuer)."""
-    url = reverse("signin")
-    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+    return page_url("signin", next_url)
 
 
 def sign_in(request: HttpRequest, user: Any, *, now: datetime) -> LoginSession:
@@ -88,3 +136,18 @@ def sign_out(request: HttpRequest, reason: SessionEnd = SessionEnd.LOGOUT) -> Lo
         sessions.end_session(session, reason)
     auth.logout(request)
     return session
+
+
+def change_password(request: HttpRequest, old_password: str, new_password: str) -> int:
+    """Change the signed-in user's password from a page; every other session ends, this browser stays signed in.
+
+    idp/accounts/passwords.py `change_password` with this browser's OP session kept, and its
+    Django session carried over to the new password hash (`update_session_auth_hash`), which would
+    otherwise sign it out. Raises what that function raises; returns how many sessions ended.
+    """
+    session = current_op_session(request)
+    ended = passwords.change_password(
+        request, request.user, old_password, new_password, keep_sid=session.sid if session is not None else None,
+    )
+    auth.update_session_auth_hash(request, request.user)
+    return ended

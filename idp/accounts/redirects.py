@@ -36,14 +36,19 @@ def _authorization_path() -> str:
         return "/authorize"
 
 
-def client_for(next_url: str | None) -> Client | None:
-    """Return the registered client of `next_url` when it is an authorization request (its `client_id`), else None."""
+def _authorization_query(next_url: str | None) -> dict[str, list[str]]:
+    """Return the query of `next_url` when it is an authorization request on this issuer, else {}."""
     if not next_url:
-        return None
+        return {}
     parts = urlsplit(next_url)
     if parts.path.rstrip("/") != _authorization_path().rstrip("/"):
-        return None
-    client_ids = parse_qs(parts.query).get("client_id") or []
+        return {}
+    return parse_qs(parts.query)
+
+
+def client_for(next_url: str | None) -> Client | None:
+    """Return the registered client of `next_url` when it is an authorization request (its `client_id`), else None."""
+    client_ids = _authorization_query(next_url).get("client_id") or []
     if len(client_ids) != 1 or not client_ids[0] or len(client_ids[0]) > 64:
         return None
     return Client.objects.filter(client_id=client_ids[0]).first()
@@ -51,7 +56,12 @@ def client_for(next_url: str | None) -> Client | None:
 
 def login_hint_of(next_url: str | None) -> str:
     """Return the `login_hint` of `next_url` when it is an authorization request, else ""."""
-    if not next_url or client_for(next_url) is None:
+    if client_for(next_url) is None:
         return ""
-    hints = parse_qs(urlsplit(next_url).query).get("login_hint") or [""]
+    hints = _authorization_query(next_url).get("login_hint") or [""]
     return hints[0][:254]
+
+
+def ui_locales_of(next_url: str | None) -> str:
+    """Return the `ui_locales` of `next_url` when it is an authorization request, else ""."""
+    return (_authorization_query(next_url).get("ui_locales") or [""])[0]

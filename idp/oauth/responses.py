@@ -1,4 +1,4 @@
-"""The OAuth answers: authorization responses by redirect, and token-endpoint JSON."""
+"""The OAuth answers: authorization responses by redirect, and the JSON of /token, /revoke and /introspect."""
 from __future__ import annotations
 
 from typing import Any
@@ -34,3 +34,9 @@ def token_error(error: str, description: str, *, status: int = 400, headers: dic
     for name, value in (headers or {}).items():
         response[name] = value
     return no_store(response)
+
+
+def invalid_client(description: str, *, basic: bool) -> JsonResponse:
+    """RFC 6749 §5.2: 401 `invalid_client`, with WWW-Authenticate naming the scheme the client tried."""
+    headers = {"WWW-Authenticate": 'Basic realm="kunci", error="invalid_client"'} if basic else None
+    return token_error("invalid_client", description, status=401, headers=headers)

@@ -1,16 +1,25 @@
-"""authlib as plumbing: client authentication at the token endpoint (RFC 6749 §2.3.1), over Kunci's Client.
+"""authlib as plumbing: client authentication (RFC 6749 §2.3.1) over Kunci's Client, and the
+endpoint classes of token revocation (RFC 7009) and introspection (RFC 7662) on top of it.
 
-Only authlib's client authentication runs here. The grants themselves are Kunci's
-(idp/oauth/endpoints/): authlib's grant classes store tokens through a token model and mint them
-with a generator that cannot see the OP session, default PKCE to `plain`, and turn errors into
-responses inside their own flow, where ending a grant on a code replay would be rolled back with
-the request's transaction (see idp/oauth/codes.py). Codes, PKCE, sessions and tokens are Kunci's.
+authlib's grants do not run here. They are Kunci's (idp/oauth/endpoints/): authlib's grant classes
+store tokens through a token model and mint them with a generator that cannot see the OP session,
+default PKCE to `plain`, and turn errors into responses inside their own flow, where ending a grant
+on a code replay would be rolled back with the request's transaction (see idp/oauth/codes.py).
+Codes, PKCE, sessions and tokens are Kunci's.
+
+Every endpoint that authenticates clients does it through `_Server.authenticate_client`, so /token,
+/revoke and /introspect apply one rule: each client by its registered method only, and never a
+secret in the request URI.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
 
 from authlib.integrations.django_oauth2 import AuthorizationServer
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload, DjangoOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
+from authlib.oauth2.rfc6749.endpoint import Endpoint
 from django.http import HttpRequest
 
 from idp.conf import idp_settings
@@ -18,6 +27,10 @@ from idp.oauth.models import AuthMethod, Client
 
 # RFC 7591 §2 `token_endpoint_auth_method` values, in the order authlib tries them.
 AUTH_METHODS = [AuthMethod.CLIENT_SECRET_BASIC.value, AuthMethod.CLIENT_SECRET_POST.value, AuthMethod.NONE.value]
+# The methods of confidential clients (RFC 6749 §2.1), which hold a secret.
+CONFIDENTIAL_AUTH_METHODS = AUTH_METHODS[:2]
+
+E = TypeVar("E", bound=Endpoint)
 
 
 class ClientAuthenticationFailed(Exception):
@@ -45,6 +58,18 @@ class _Server(AuthorizationServer):
         # outside demo mode, a loopback address in it).
         return _IssuerRequest(request)
 
+    def authenticate_client(self, request: OAuth2Request, methods: Sequence[str], endpoint: str = "token") -> Client:
+        """Return the client that authenticated `request` by one of `methods`, or raise ClientAuthenticationFailed."""
+        basic = request.headers.get("Authorization", "").lower().startswith("basic ")
+        # RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request URI". A secret in
+        # the query string is refused outright, whatever else the request carries.
+        if "client_secret" in request.args:
+            raise ClientAuthenticationFailed("client_secret must not be sent in the request URI (RFC 6749 §2.3.1)", basic=basic)
+        try:
+            return super().authenticate_client(request, list(methods), endpoint)
+        except InvalidClientError as error:
+            raise ClientAuthenticationFailed("Client authentication failed", basic=basic) from error
+
 
 class _IssuerRequest(DjangoOAuth2Request):
     def __init__(self, request: HttpRequest) -> None:
@@ -57,13 +82,10 @@ _server = _Server()
 
 
 def authenticate_client(request: HttpRequest) -> Client:
-    """Return the client that authenticated `request` by its registered method, or raise ClientAuthenticationFailed."""
-    basic = request.headers.get("Authorization", "").lower().startswith("basic ")
-    # RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request URI". A secret in
-    # the query string is refused outright, whatever else the request carries.
-    if "client_secret" in request.GET:
-        raise ClientAuthenticationFailed("client_secret must not be sent in the request URI (RFC 6749 §2.3.1)", basic=basic)
-    try:
-        return _server.authenticate_client(_server.create_oauth2_request(request), AUTH_METHODS, "token")
-    except InvalidClientError as error:
-        raise ClientAuthenticationFailed("Client authentication failed", basic=basic) from error
+    """Return the client that authenticated `request` to the token endpoint, or raise ClientAuthenticationFailed."""
+    return _server.authenticate_client(_server.create_oauth2_request(request), AUTH_METHODS, "token")
+
+
+def endpoint(endpoint_class: type[E]) -> E:
+    """Return authlib's `endpoint_class` bound to Kunci's server: it authenticates clients as /token does."""
+    return endpoint_class(_server)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -45,7 +46,12 @@ def validate_client(client: Client) -> None:
         for uri in uris:
             _check_uri(uri, allow_http, field, add)
     if client.backchannel_logout_uri:
+        # Back-Channel Logout 1.0 §2.2: absolute, no fragment, https; it "MAY use the http scheme,
+        # provided that the Client Type is confidential ... and provided the OP allows" it, which
+        # Kunci does as for redirect URIs (loopback literals, and anywhere in demo mode).
         _check_uri(client.backchannel_logout_uri, allow_http, "backchannel_logout_uri", add)
+        if client.is_public and urlsplit(str(client.backchannel_logout_uri)).scheme.lower() == "http":
+            add("backchannel_logout_uri", "must use https for a public client (Back-Channel Logout 1.0 §2.2).")
     if not isinstance(client.allowed_scopes, list) or not all(
         isinstance(scope, str) and _SCOPE_TOKEN.fullmatch(scope) for scope in client.allowed_scopes
     ):

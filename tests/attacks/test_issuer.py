@@ -75,17 +75,28 @@ ISSUER_ROUTES = routes("idp.urls")
 # parsed, so it cannot fail; they must still answer without a 5xx.
 IGNORES_BODY = {"logout-everywhere", "signout"}
 # HTML form pages: they read a form, not JSON, and answer a body they cannot use with a 4xx page.
-HTML_FORMS = {"signin"}
+HTML_FORMS = {"signin", "register", "register-resend", "activate", "password-reset", "password-reset-confirm"}
 # The OpenID Provider's endpoints read forms (RFC 6749 §3.1, §3.2) and answer in OAuth's own
 # error formats (an HTML page, an RFC 6749 §5.2 or RFC 6750 §3 error): a 4xx, never
 # Kunci's JSON API shape. RP-Initiated Logout with nothing it can read shows a page (no 4xx).
-OAUTH_FORMS = {"authorize", "authorize-consent", "token", "userinfo"}
+OAUTH_FORMS = {"authorize", "authorize-consent", "token", "userinfo", "revoke", "introspect"}
 IGNORES_BODY |= {"end-session", "end-session-confirm"}
+# The account page's forms read a form only from a signed-in browser (anyone else is sent to the
+# sign-in page), so the attacks reach them signed in.
+SIGNED_IN_BROWSER = {"account", "account-signout", "account-signout-everywhere", "account-password"}
+HTML_FORMS |= {"account-signout", "account-password"}
+IGNORES_BODY |= {"account", "account-signout-everywhere"}
+# The language switcher (Django's set_language) reads only its form's `language` and `next`: a body
+# it cannot use changes nothing and redirects; too many form fields are Django's 400.
+IGNORES_BODY |= {"set_language"}
 
 
 def test_the_body_attacks_reach_every_endpoint_that_takes_a_body():
     takes_body = {route.name for route in ISSUER_ROUTES if route.body_methods}
-    assert takes_body >= {"login", "refresh", "logout", "logout-everywhere", "signin", "signout"}
+    assert takes_body >= {
+        "login", "refresh", "logout", "logout-everywhere", "signin", "signout",
+        "api-register", "api-register-resend", "api-password-reset", "api-password-change",
+    }
 
 
 @pytest.mark.parametrize("route", ISSUER_ROUTES, ids=lambda route: route.name)
@@ -95,6 +106,8 @@ def test_the_issuer_refuses_a_hostile_body_at_every_route(keyring, user, attack:
     access = api.post("/api/login", {"username": "alice", "password": PASSWORD}, format="json").json()["access"]
     # Signed in, so that endpoints behind authentication get as far as reading the body.
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    if route.name in SIGNED_IN_BROWSER:
+        assert api.post("/signin", {"username": "alice", "password": PASSWORD}).status_code == 302
 
     for method in route.body_methods or ("post",):
         response = getattr(api, method)(route.path, attack.body, content_type=attack.content_type)

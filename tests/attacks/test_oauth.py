@@ -19,8 +19,10 @@ from tests.idp.oauth.conftest import (  # noqa: F401  (fixtures)
     REDIRECT_URI,
     VERIFIER,
     auth_params,
+    authenticated_post,
     browser,
     exchange,
+    form_post,
     get_code,
     register,
     rp,
@@ -156,6 +158,52 @@ def _secret_in_query(browser, rp, api):
     return response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
+def _tokens(browser, registered, api) -> dict[str, str]:
+    return exchange(api, registered, get_code(browser, registered)).json()
+
+
+def _revoke_another_clients_token(browser, rp, api):
+    tokens = _tokens(browser, rp, api)
+    attacker = register("Attacker RP")
+    refused = [authenticated_post(api, "/revoke", attacker, {"token": tokens[kind]})
+               for kind in ("access_token", "refresh_token")]
+    still_works = api.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}").status_code == 200
+    return all(response.status_code == 400 and response.json()["error"] == "invalid_grant" for response in refused) \
+        and still_works
+
+
+def _introspect_without_authentication(browser, rp, api):
+    access = _tokens(browser, rp, api)["access_token"]
+    anonymous = form_post(api, "/introspect", {"token": access})
+    bearer = form_post(api, "/introspect", {"token": access}, HTTP_AUTHORIZATION=f"Bearer {access}")
+    return all(response.status_code == 401 and response.json()["error"] == "invalid_client"
+               and "active" not in response.json() for response in (anonymous, bearer))
+
+
+def _introspect_as_a_public_client(browser, rp, api):
+    spa = register("Attacker SPA", public=True)
+    access = _tokens(browser, rp, api)["access_token"]
+    response = form_post(api, "/introspect", {"token": access, "client_id": spa.client_id})
+    return response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+def _scan_another_clients_refresh_token(browser, rp, api):
+    refresh = _tokens(browser, rp, api)["refresh_token"]
+    response = authenticated_post(api, "/introspect", register("Attacker RP"), {"token": refresh})
+    return response.status_code == 200 and response.json() == {"active": False}
+
+
+def _secret_in_query_at(path):
+    def run(browser, rp, api):
+        access = _tokens(browser, rp, api)["access_token"]
+        # Correct credentials in the header too: only the secret in the URI is wrong (RFC 6749 §2.3.1).
+        response = api.post(f"{path}?client_id={rp.client_id}&client_secret={rp.secret}", f"token={access}",
+                            content_type="application/x-www-form-urlencoded", HTTP_AUTHORIZATION=rp.basic())
+        still_works = api.get("/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+        return response.status_code == 401 and response.json()["error"] == "invalid_client" and still_works
+    return run
+
+
 ATTACKS = [
     Attack("PKCE method downgraded to plain", _downgrade("plain")),
     Attack("PKCE method omitted (plain by default)", _downgrade(None)),
@@ -173,6 +221,12 @@ ATTACKS = [
     Attack("id_token_hint from another issuer at the end-session endpoint", _foreign_hint_logout),
     Attack("open redirect through post_logout_redirect_uri", _logout_open_redirect),
     Attack("client_secret in the query string", _secret_in_query),
+    Attack("revoking another client's tokens", _revoke_another_clients_token),
+    Attack("introspection without client authentication (or with a bearer token)", _introspect_without_authentication),
+    Attack("introspection by a public client", _introspect_as_a_public_client),
+    Attack("introspection of another client's refresh token (token scanning)", _scan_another_clients_refresh_token),
+    Attack("client_secret in the query string at /revoke", _secret_in_query_at("/revoke")),
+    Attack("client_secret in the query string at /introspect", _secret_in_query_at("/introspect")),
 ]
 
 

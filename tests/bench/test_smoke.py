@@ -47,4 +47,17 @@ def test_smoke_run_of_the_openid_provider_section_drives_the_real_endpoints_and_
     assert re.search(r"^\| sqlite \| code exchange at /token: rate ÷ /api/login/refresh rate \| \d+\.\d+ \|",
                      result.stdout, re.MULTILINE)
     assert re.search(r"^\| sqlite \| /userinfo: cost ÷ /api/me cost \| \d+\.\d+ \|", result.stdout, re.MULTILINE)
+    # The baselines that say what an SSO /authorize costs at the least: the request floor, its statements.
+    assert re.search(r"^\| sqlite \| baseline: GET /healthz .+ \| 0 \|$", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| sqlite \| baseline: the SSO /authorize's statements alone .+ \| 3 \|$", result.stdout, re.MULTILINE)
+    assert "Traceback" not in result.stdout
+
+
+def test_smoke_run_of_the_back_channel_section_delivers_every_logout_through_real_workers():
+    result = run_smoke("backchannel")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "## 10. Back-channel logout through the outbox" in result.stdout
+    # database | workers | expected | received (distinct) | lost | ...: every delivery arrived.
+    assert re.search(r"^\| sqlite \| 1 \| 40 \| 40 \| 0 \|", result.stdout, re.MULTILINE)
     assert "Traceback" not in result.stdout

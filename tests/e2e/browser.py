@@ -93,10 +93,18 @@ def _executable(variable: str, name: str) -> tuple[str | None, str | None]:
 
 
 def page_text(driver: "WebDriver") -> str:
-    """The text a person sees on the current page, once the document has a body."""
+    """The text a person sees on the current page, once the document has a body.
+
+    A page being replaced (a form just submitted) can take its body away between finding it and
+    reading it: Chromium then answers a stale element or "Node ... does not belong to the
+    document". The read is retried until it succeeds or WAIT_SECONDS pass.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    body = WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "body")))
-    return body.text
+    # Wrapped in a list, so that an empty page is an answer rather than a reason to wait on.
+    read = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: [driver.find_element(By.TAG_NAME, "body").text]
+    )
+    return read[0]

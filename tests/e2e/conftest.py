@@ -7,7 +7,8 @@ import pytest
 
 from tests.e2e.browser import Chromium
 from tests.e2e.oidc_client import NodeClient
-from tests.e2e.servers import Deployment, start_issuer
+from tests.e2e.servers import Deployment, Server, start_issuer, start_outbox_worker
+from tests.e2e.smtp import MailServer
 
 PASSWORD = "e2e correct horse battery staple"
 
@@ -30,15 +31,46 @@ def deployment(tmp_path_factory):
     deployment.destroy()
 
 
-@pytest.fixture(scope="module")
-def issuer(deployment):
-    server = start_issuer(deployment, KUNCI_SIGNING_KEY_CACHE_SECONDS="0")
+def start_issuer_with_admin(deployment: Deployment, **env: str) -> Server:
+    """Start an issuer with `env` and create its superuser `admin` (password PASSWORD)."""
+    server = start_issuer(deployment, **env)
     deployment.manage(
         "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
         DJANGO_SUPERUSER_PASSWORD=PASSWORD,
     )
+    return server
+
+
+@pytest.fixture(scope="module")
+def issuer(deployment):
+    server = start_issuer_with_admin(deployment, KUNCI_SIGNING_KEY_CACHE_SECONDS="0")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on a loopback port that keeps every message it receives."""
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_stack(tmp_path_factory, smtp) -> Iterator[tuple[Server, Server, Deployment]]:
+    """An issuer open to registration and its `run_outbox` worker, which mails through `smtp`."""
+    deployment = Deployment.create(
+        tmp_path_factory.mktemp("accounts"),
+        KUNCI_EMAIL_URL=smtp.url, KUNCI_REGISTRATION="1",
+        # Retries of a failed delivery within a second, so a test of an SMTP outage waits little.
+        KUNCI_OUTBOX_RETRY_CAP="1",
+    )
+    issuer = start_issuer(deployment)
+    worker = start_outbox_worker(deployment)
+    yield issuer, worker, deployment
+    worker.stop()
+    issuer.stop()
+    deployment.destroy()
 
 
 @pytest.fixture

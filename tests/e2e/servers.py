@@ -1,15 +1,21 @@
-"""Start Kunci's issuer and relying parties as real gunicorn servers on free loopback ports."""
+"""Start Kunci's issuer, relying parties and outbox workers as real processes, and test receivers, on free loopback ports."""
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import requests
 
@@ -78,6 +84,17 @@ class Deployment:
     def destroy(self) -> None:
         if self._pg_database:
             _pg_admin(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{self._pg_database}" WITH (FORCE)')
+
+
+def sessions_of(deployment: Deployment, username: str) -> list[dict]:
+    """The OP sessions of `username` as the issuer's database holds them, oldest first."""
+    script = (
+        "import json; from idp.models import LoginSession; "
+        f"print(json.dumps([dict(sid=s.sid, origin=s.origin, ended=s.ended_at is not None, reason=s.end_reason) "
+        f"for s in LoginSession.objects.filter(user__username={username!r}).order_by('created_at')]))"
+    )
+    # The last line: Django's shell may first say what it imported.
+    return json.loads(deployment.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
 
 
 def _pg_admin(url: str, statement: str) -> None:
@@ -191,9 +208,6 @@ class JWKSProxy:
     """
 
     def __init__(self, upstream: str) -> None:
-        import http.server
-        import threading
-
         self.upstream = upstream
         self.fetches = 0
         self.delay = 0.0
@@ -232,3 +246,114 @@ class JWKSProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def start_outbox_worker(deployment: Deployment, name: str = "outbox", **env: str) -> Server:
+    """Start `manage.py run_outbox` against `deployment` and wait until it is delivering."""
+    log_path = deployment.var_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    deployment.log_files.append(log_path)
+    process = subprocess.Popen(
+        [PYTHON, "manage.py", "run_outbox", "--name", name],
+        cwd=ROOT,
+        env={**deployment.env, "DJANGO_SETTINGS_MODULE": "settings.idp", **env},
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    worker = Server(name, "", process, log_path)
+    deadline = time.monotonic() + 60
+    while "delivering" not in worker.log():
+        if process.poll() is not None or time.monotonic() > deadline:
+            worker.stop()
+            raise RuntimeError(f"{name} did not start:\n{worker.log()}")
+        time.sleep(0.1)
+    return worker
+
+
+def kill_hard(server: Server) -> None:
+    """SIGKILL `server`'s process and its children, as a crash or the OOM killer would: nothing runs its cleanup."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    for pid in [server.process.pid, *pids]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    server.process.wait(timeout=10)
+
+
+@dataclass
+class Delivery:
+    """One POST a LogoutReceiver got: its path, headers and form, and whether it was answered."""
+
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+    status: int
+    answered: bool = False
+
+
+class LogoutReceiver:
+    """A back-channel logout receiver on a loopback port that records every POST it gets.
+
+    `status` is what it answers (200 by default); `hold()` makes it keep each request open until
+    `release()`; `stop()` closes its port (connection refused), `start()` opens the same port again.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.status = 200
+        self.deliveries: list[Delivery] = []
+        self._changed = threading.Condition()
+        self._held: threading.Event | None = None
+        self.server = None
+        self.start()
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with receiver._changed:
+                    delivery = Delivery(self.path, dict(self.headers), parse_qs(body), receiver.status)
+                    receiver.deliveries.append(delivery)
+                    receiver._changed.notify_all()
+                    held = receiver._held
+                if held is not None:
+                    held.wait(60)
+                self.send_response(delivery.status)
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                with receiver._changed:
+                    delivery.answered = True
+                    receiver._changed.notify_all()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def hold(self) -> None:
+        self._held = threading.Event()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    def wait_until(self, done: Callable[[list[Delivery]], bool], *, timeout: float = 30) -> list[Delivery]:
+        """Wait until `done(deliveries)` holds; return the deliveries so far."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: done(self.deliveries), timeout=timeout):
+                raise AssertionError(f"the receiver's deliveries did not arrive within {timeout} s: {self.deliveries}")
+            return list(self.deliveries)

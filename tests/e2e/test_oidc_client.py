@@ -3,7 +3,8 @@
 Each test runs tests/e2e/node/oidc_client.mjs under node (see tests/e2e/oidc_client.py). The code
 flow runs whole over real HTTP: openid-client builds the authorization URL, a plain HTTP session
 plays the browser (the sign-in form, its CSRF cookie), and openid-client redeems the code, checks
-the id_token's signature and claims, calls /userinfo, refreshes, and builds the end-session URL.
+the id_token's signature and claims, calls /userinfo, refreshes, introspects and revokes, and builds
+the end-session URL.
 """
 from __future__ import annotations
 
@@ -102,6 +103,32 @@ def test_oidcc_server_the_whole_code_flow_with_openid_client(issuer, relying_par
     with pytest.raises(OpenIDClientError) as refused:
         relying_party.run("refresh", refresh_token=refreshed["tokens"]["refresh_token"])
     assert refused.value.oauth_error == "invalid_grant"
+
+
+def test_openid_client_introspects_and_revokes_through_the_discovered_endpoints(issuer, relying_party, registered):
+    # RFC 7662 and RFC 7009 as openid-client calls them: endpoints from discovery, client_secret_basic.
+    start = relying_party.run("authorization-url", redirect_uri=REDIRECT_URI)
+    callback = _sign_in_and_authorize(start["url"])
+    exchanged = relying_party.run(
+        "code-exchange", callback_url=callback, code_verifier=start["code_verifier"],
+        nonce=start["nonce"], state=start["state"],
+    )
+    tokens, sid = exchanged["tokens"], exchanged["claims"]["sid"]
+
+    live = relying_party.run("introspection", token=tokens["access_token"])["introspection"]
+    assert live["active"] is True and live["client_id"] == registered["client_id"]
+    assert live["sid"] == sid and live["iss"] == issuer.url and live["token_type"] == "Bearer"
+
+    relying_party.run("revocation", token=tokens["refresh_token"], token_type_hint="refresh_token")
+
+    # The grant ended: both of its tokens are dead, at once.
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        assert relying_party.run("introspection", token=token)["introspection"] == {"active": False}
+    with pytest.raises(OpenIDClientError) as refused:
+        relying_party.run("refresh", refresh_token=tokens["refresh_token"])
+    assert refused.value.oauth_error == "invalid_grant"
+    # RFC 7009 §2.2: revoking what is already revoked is no error.
+    relying_party.run("revocation", token=tokens["refresh_token"])
 
 
 def test_oidcc_codereuse_with_openid_client(relying_party):

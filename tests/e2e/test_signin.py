@@ -1,7 +1,6 @@
 """The sign-in page on the live issuer: over plain HTTP with `requests`, and in headless Chromium."""
 from __future__ import annotations
 
-import json
 import re
 
 import requests
@@ -10,18 +9,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.browser import WAIT_SECONDS, page_text
 from tests.e2e.conftest import PASSWORD
+from tests.e2e.servers import sessions_of
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-
-
-def _sessions_of(deployment, username: str) -> list[dict]:
-    """The OP sessions of `username` as the issuer's database holds them."""
-    script = (
-        "import json; from idp.models import LoginSession; "
-        f"print(json.dumps([dict(sid=s.sid, origin=s.origin, ended=s.ended_at is not None, reason=s.end_reason) "
-        f"for s in LoginSession.objects.filter(user__username={username!r}).order_by('created_at')]))"
-    )
-    return json.loads(deployment.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
 
 
 def test_a_browser_signs_in_and_out_over_http(issuer, deployment):
@@ -43,7 +33,7 @@ def test_a_browser_signs_in_and_out_over_http(issuer, deployment):
     assert signed_in.history[0].status_code == 302
     assert "kunci_session" in browser.cookies and "sessionid" not in browser.cookies
     assert "admin" in signed_in.text
-    [session] = [s for s in _sessions_of(deployment, "admin") if not s["ended"]]
+    [session] = [s for s in sessions_of(deployment, "admin") if not s["ended"]]
     assert session["origin"] == "browser"
 
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', signed_in.text).group(1)
@@ -53,7 +43,7 @@ def test_a_browser_signs_in_and_out_over_http(issuer, deployment):
     )
 
     assert signed_out.status_code == 200 and "signed out" in signed_out.text
-    [ended] = [s for s in _sessions_of(deployment, "admin") if s["sid"] == session["sid"]]
+    [ended] = [s for s in sessions_of(deployment, "admin") if s["sid"] == session["sid"]]
     assert ended["ended"] and ended["reason"] == "logout"
 
 
@@ -67,10 +57,10 @@ def test_chromium_signs_in_on_the_page_and_out_again(issuer, deployment, browser
     assert browser.current_url == f"{issuer.url}/signed-in", page_text(browser)
     assert "You are signed in to Kunci as admin" in page_text(browser)
     assert browser.get_cookie("kunci_session")["httpOnly"] is True
-    open_sessions = [s for s in _sessions_of(deployment, "admin") if not s["ended"] and s["origin"] == "browser"]
+    open_sessions = [s for s in sessions_of(deployment, "admin") if not s["ended"] and s["origin"] == "browser"]
     assert len(open_sessions) == 1
 
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
     WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: "You have signed out" in page_text(driver))
-    assert not [s for s in _sessions_of(deployment, "admin") if not s["ended"] and s["origin"] == "browser"]
+    assert not [s for s in sessions_of(deployment, "admin") if not s["ended"] and s["origin"] == "browser"]

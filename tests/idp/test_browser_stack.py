@@ -90,16 +90,18 @@ def parse(html: bytes) -> _InlineFinder:
 
 # --- Cookies: each service its own names -------------------------------------------------------
 
-def test_the_issuer_names_its_own_session_and_csrf_cookies():
+def test_the_issuer_names_its_own_session_csrf_and_language_cookies():
     assert settings.SESSION_COOKIE_NAME == "kunci_session"
     assert settings.CSRF_COOKIE_NAME == "kunci_csrftoken"
+    assert settings.LANGUAGE_COOKIE_NAME == "kunci_language"
 
 
 def _rp_cookie_settings(tmp_path, name: str, **env: str) -> dict:
     code = (
         "import json, settings.rp as s; print(json.dumps({n: getattr(s, n) for n in ("
-        "'SESSION_COOKIE_NAME', 'CSRF_COOKIE_NAME', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE',"
-        "'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_SAMESITE', 'MIDDLEWARE',"
+        "'SESSION_COOKIE_NAME', 'CSRF_COOKIE_NAME', 'LANGUAGE_COOKIE_NAME', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE',"
+        "'LANGUAGE_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'LANGUAGE_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE',"
+        "'CSRF_COOKIE_SAMESITE', 'LANGUAGE_COOKIE_SAMESITE', 'MIDDLEWARE',"
         "'SECURE_CSP', 'INSTALLED_APPS')}))"
     )
     result = run_python(code, tmp_path, KUNCI_RP_NAME=name, **env)
@@ -111,11 +113,11 @@ def test_every_demo_service_has_cookie_names_of_its_own(tmp_path):
     app1 = _rp_cookie_settings(tmp_path, "app1")
     app2 = _rp_cookie_settings(tmp_path, "app2")
 
-    assert (app1["SESSION_COOKIE_NAME"], app1["CSRF_COOKIE_NAME"]) == ("app1_session", "app1_csrftoken")
-    assert (app2["SESSION_COOKIE_NAME"], app2["CSRF_COOKIE_NAME"]) == ("app2_session", "app2_csrftoken")
-    names = [settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME]
-    names += [app[key] for app in (app1, app2) for key in ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME")]
-    assert len(set(names)) == 6
+    keys = ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME", "LANGUAGE_COOKIE_NAME")
+    assert tuple(app1[key] for key in keys) == ("app1_session", "app1_csrftoken", "app1_language")
+    assert tuple(app2[key] for key in keys) == ("app2_session", "app2_csrftoken", "app2_language")
+    names = [getattr(settings, key) for key in keys] + [app[key] for app in (app1, app2) for key in keys]
+    assert len(set(names)) == 9
 
 
 def test_a_relying_party_has_the_browser_stack_and_the_same_csp(tmp_path):
@@ -133,9 +135,9 @@ def test_a_relying_party_has_the_browser_stack_and_the_same_csp(tmp_path):
 def test_outside_demo_every_services_cookies_are_secure_httponly_and_lax(tmp_path):
     app = _rp_cookie_settings(tmp_path, "app1", KUNCI_DEMO="", DJANGO_SECRET_KEY="x" * 50)
 
-    assert app["SESSION_COOKIE_SECURE"] is True and app["CSRF_COOKIE_SECURE"] is True
-    assert app["SESSION_COOKIE_HTTPONLY"] is True
-    assert app["SESSION_COOKIE_SAMESITE"] == app["CSRF_COOKIE_SAMESITE"] == "Lax"
+    assert app["SESSION_COOKIE_SECURE"] is True and app["CSRF_COOKIE_SECURE"] is True and app["LANGUAGE_COOKIE_SECURE"] is True
+    assert app["SESSION_COOKIE_HTTPONLY"] is True and app["LANGUAGE_COOKIE_HTTPONLY"] is True
+    assert app["SESSION_COOKIE_SAMESITE"] == app["CSRF_COOKIE_SAMESITE"] == app["LANGUAGE_COOKIE_SAMESITE"] == "Lax"
 
 
 def test_the_admin_sign_in_sets_the_issuers_cookies_httponly_and_lax(superuser):

@@ -88,15 +88,28 @@ def test_oidcc_discovery_endpoint_verification_required_fields_and_only_true_one
     assert config["subject_types_supported"] == ["public"]
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    # RFC 8414 §2: revocation (RFC 7009) takes public clients too; introspection (RFC 7662) only confidential ones.
+    assert config["revocation_endpoint"] == f"{issuer}/revoke"
+    assert config["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert config["introspection_endpoint"] == f"{issuer}/introspect"
+    assert config["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert set(config["scopes_supported"]) == {"openid", "profile", "email"}
     assert {"sub", "iss", "auth_time", "sid", "email", "preferred_username"} <= set(config["claims_supported"])
     assert config["authorization_response_iss_parameter_supported"] is True
     assert config["request_parameter_supported"] is False
     assert config["request_uri_parameter_supported"] is False
     assert config["claims_parameter_supported"] is False
-    assert config["prompt_values_supported"] == ["none", "login", "consent"]
+    # Prompt Create 1.0 §4.2: registration is open under test.
+    assert config["prompt_values_supported"] == ["none", "login", "consent", "create"]
+    assert config["ui_locales_supported"] == ["en", "id", "ru", "ko"]
     for made_up in ("refresh_endpoint", "logout_endpoint", "access_token_signing_alg_values_supported"):
         assert made_up not in config
+
+
+def test_ui_locales_supported_follows_the_languages_setting(api, keyring, settings):
+    settings.LANGUAGES = [("en", "English"), ("ko", "한국어")]
+
+    assert api.get("/.well-known/openid-configuration").json()["ui_locales_supported"] == ["en", "ko"]
 
 
 def test_an_access_token_verifies_against_the_published_jwks(api, login, user, settings):

@@ -346,7 +346,8 @@ def test_issue_grant_tokens_mints_an_at_jwt_a_refresh_token_and_an_id_token(brow
     grant = sessions.start_grant(browser_session, client, "openid profile", clock=clock)
     auth_time = browser_session.auth_time
 
-    access, refresh, id_token = sessions.issue_grant_tokens(grant, nonce=nonce, auth_time=auth_time, now=clock())
+    access, refresh, id_token, scope = sessions.issue_grant_tokens(grant, nonce=nonce, auth_time=auth_time, now=clock())
+    assert scope == "openid profile"
 
     at, idt = _claims(access), _claims(id_token)
     assert _header(access)["typ"] == "at+jwt" and _header(id_token)["typ"] == "JWT"
@@ -453,6 +454,17 @@ def test_a_code_replay_ends_only_its_grant(browser_session, clock):
     assert sessions.live_session(verify_access(issued["app1"].access)) is None
 
 
+def test_a_clients_access_token_is_found_live_in_one_statement_that_loads_its_user(
+    browser_session, clock, django_assert_num_queries
+):
+    grant = sessions.start_grant(browser_session, _client(), "openid", clock=clock)
+    claims = verify_access(sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock()).access)
+
+    with django_assert_num_queries(1):
+        session = sessions.live_session(claims)
+        assert (session.sid, session.user.username) == (browser_session.sid, "alice")
+
+
 def test_logout_everywhere_ends_each_session_through_end_session(user, keyring, clock, monkeypatch):
     for _ in range(2):
         sessions.start_session(user, clock=clock)
@@ -463,6 +475,18 @@ def test_logout_everywhere_ends_each_session_through_end_session(user, keyring, 
     assert sessions.end_all_sessions(user) == 2
     assert ended == [SessionEnd.LOGOUT_EVERYWHERE] * 2
     assert not OutstandingToken.objects.filter(blacklistedtoken__isnull=True).exists()
+
+
+def test_ending_all_sessions_but_one_keeps_that_one_and_its_tokens(user, keyring, clock):
+    kept, _ = (sessions.start_session(user, clock=clock) for _ in range(2))
+    kept_sid = jwt.decode(kept.refresh, options={"verify_signature": False})["sid"]
+
+    assert sessions.end_all_sessions(user, SessionEnd.PASSWORD_CHANGED, keep_sid=kept_sid) == 1
+
+    assert LoginSession.objects.get(sid=kept_sid).ended_at is None
+    other = LoginSession.objects.exclude(sid=kept_sid).get()
+    assert other.end_reason == SessionEnd.PASSWORD_CHANGED and other.grants.get().end_reason == SessionEnd.PASSWORD_CHANGED
+    assert OutstandingToken.objects.filter(blacklistedtoken__isnull=True).count() == 1
 
 
 def test_deactivating_a_user_ends_their_sessions(user, keyring, clock):
@@ -480,8 +504,8 @@ def test_deleting_a_user_ends_their_sessions_before_the_cascade(user, keyring, c
     refresh = sessions.start_session(user, clock=clock).refresh
     seen = []
     notify = sessions._notify_logout
-    monkeypatch.setattr(sessions, "_notify_logout", lambda session, grants, at, **kw: seen.append(
-        (session.sid, [g.pk for g in grants])) or notify(session, grants, at, **kw))
+    monkeypatch.setattr(sessions, "_notify_logout", lambda session, grants, **kw: seen.append(
+        (session.sid, [g.pk for g in grants])) or notify(session, grants, **kw))
 
     user.delete()
 

@@ -214,3 +214,27 @@ def test_failure_counters_are_shared_between_processes_through_redis(settings):
     throttle = LoginThrottle(caches["default"], per_username_ip=100, per_username=2, per_ip=100, window=300)
 
     assert _refuse(throttle, "carol", "10.0.0.9") is not None
+
+
+# The same counters under another scope: requests that send email (idp/accounts/limits.py).
+
+
+def _throttle(scope: str, clock=lambda: 1000.0) -> LoginThrottle:
+    return LoginThrottle(caches["default"], per_username_ip=2, per_username=2, per_ip=3, window=60, clock=clock, scope=scope)
+
+
+def test_hit_counts_every_request_and_answers_the_wait_once_over_a_limit():
+    throttle = _throttle("account-requests")
+
+    waits = [throttle.hit("Bob@Example.com", "10.0.0.1") for _ in range(3)]
+
+    assert waits == [None, None, 20]  # the window of 60 s started at 960
+    assert throttle.counts("bob@example.com", "10.0.0.1") == {"username_ip": 3, "username": 2, "ip": 2}
+
+
+def test_throttles_of_different_scopes_never_share_a_count():
+    for _ in range(3):
+        _throttle("account-requests").hit("bob@example.com", "10.0.0.1")
+
+    assert _throttle("login-failures").hit("bob@example.com", "10.0.0.1") is None
+    assert _throttle("login-failures").counts("bob@example.com", "10.0.0.1") == {"username_ip": 1, "username": 1, "ip": 1}

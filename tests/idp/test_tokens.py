@@ -109,4 +109,24 @@ def test_id_token_claims_follow_openid_connect_core(nonce):
 
 
 def test_the_typ_of_each_kind_differs():
-    assert (tokens.ACCESS_TYP, tokens.REFRESH_TYP, tokens.ID_TOKEN_TYP) == ("at+jwt", "refresh+jwt", "JWT")
+    assert (tokens.ACCESS_TYP, tokens.REFRESH_TYP, tokens.ID_TOKEN_TYP, tokens.LOGOUT_TYP) == (
+        "at+jwt", "refresh+jwt", "JWT", "logout+jwt"
+    )
+
+
+def test_logout_claims_follow_back_channel_logout_2_4():
+    claims = tokens.logout_claims(sub="7", sid="s-1", client_id="client-1", now=NOW)
+
+    # Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, and sub and sid; never a nonce.
+    assert claims == {
+        "iss": "http://127.0.0.1:8000",
+        "sub": "7",
+        "aud": "client-1",
+        "iat": EPOCH,
+        "exp": EPOCH + 120,
+        "jti": claims["jti"],
+        "sid": "s-1",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }
+    assert len(claims["jti"]) == 32
+    assert claims["jti"] != tokens.logout_claims(sub="7", sid="s-1", client_id="client-1", now=NOW)["jti"]

@@ -90,3 +90,26 @@ def make_verifier(clock: FakeClock, make_cache: Callable[..., JWKSCache]) -> Cal
         return TokenVerifier(jwks=jwks or make_cache(), **options)
 
     return make
+
+
+@pytest.fixture
+def revocation_tables(transactional_db) -> Iterator[tuple[type, type]]:
+    """Install relying_party with the tables of its revocation store, under any test settings; yield the models."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import override_settings
+
+    installed = "relying_party" in settings.INSTALLED_APPS
+    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, *([] if installed else ["relying_party"])]):
+        from relying_party.models import LogoutTokenUse, RevokedSession
+
+        made = [m for m in (RevokedSession, LogoutTokenUse) if m._meta.db_table not in connection.introspection.table_names()]
+        with connection.schema_editor() as editor:
+            for model in made:
+                editor.create_model(model)
+        try:
+            yield RevokedSession, LogoutTokenUse
+        finally:
+            with connection.schema_editor() as editor:
+                for model in made:
+                    editor.delete_model(model)

@@ -102,3 +102,28 @@ def rsa_sign(key: SigningKey, header: dict[str, Any], claims: dict[str, Any]) ->
     signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))
     signature = key.private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     return f"{signing_input}.{b64url(signature)}"
+
+
+CLIENT_ID = "app1-client"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def logout_claims(now: float = T0, **overrides: Any) -> dict[str, Any]:
+    """Return the claims of a logout token for CLIENT_ID (Back-Channel Logout 1.0 §2.4); None deletes one."""
+    claims = {
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "iat": int(now),
+        "exp": int(now) + 120,
+        "jti": uuid.uuid4().hex,
+        "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        "sid": "session-1",
+        "sub": "42",
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def sign_logout(key: SigningKey, claims: dict[str, Any] | None = None, **headers: Any) -> str:
+    """Return a logout token signed by `key`, typed logout+jwt unless `headers` say otherwise."""
+    return sign(key, claims if claims is not None else logout_claims(), **{"typ": "logout+jwt", **headers})

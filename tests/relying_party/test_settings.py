@@ -72,7 +72,14 @@ def ids(messages):
     return sorted(message.id for message in messages)
 
 
-def test_valid_settings_pass_the_system_checks():
+@pytest.fixture
+def installed():
+    """Check as settings/rp.py runs: with 'relying_party' in INSTALLED_APPS, whatever the test settings."""
+    with mock.patch("relying_party.checks.apps.is_installed", return_value=True):
+        yield
+
+
+def test_valid_settings_pass_the_system_checks(installed):
     with override_settings(RELYING_PARTY=VALID):
         assert check_relying_party_settings() == []
 
@@ -87,9 +94,15 @@ def test_valid_settings_pass_the_system_checks():
         ({"JWKS_URL": "http://issuer.example/.well-known/jwks.json"}, ["relying_party.W001"]),
         ({"JWKS_URL": "http://127.0.0.1:8000/.well-known/jwks.json"}, []),
         ({"LEWAY": 5}, ["relying_party.W002"]),
+        ({"REVOCATION_STORE": "redis"}, ["relying_party.E004"]),
+        ({"REVOCATION_REFRESH": 0}, ["relying_party.E001"]),
+        ({"REVOCATION_REFRESH": "0.5"}, ["relying_party.E001"]),
+        ({"REVOCATION_STORE": "cache", "REVOCATION_CACHE": "nowhere"}, ["relying_party.E005"]),
+        # The test settings' default cache is the local-memory one: each worker would have its own.
+        ({"REVOCATION_STORE": "cache"}, ["relying_party.W003"]),
     ],
 )
-def test_the_system_checks_report_unusable_settings(options, expected):
+def test_the_system_checks_report_unusable_settings(installed, options, expected):
     with override_settings(RELYING_PARTY={**VALID, **options}):
         assert ids(check_relying_party_settings()) == expected
 
@@ -102,10 +115,22 @@ def test_the_checks_stay_silent_in_a_project_that_is_not_a_relying_party():
             assert check_relying_party_settings() == []
 
 
+def test_the_database_revocation_store_without_the_app_installed_is_a_check_error():
+    with override_settings(RELYING_PARTY=VALID):
+        with mock.patch("relying_party.checks.apps.is_installed", return_value=False):
+            assert ids(check_relying_party_settings()) == ["relying_party.E003"]
+
+
+def test_a_shared_cache_store_passes_the_checks(installed):
+    redis = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379"}}
+    with override_settings(RELYING_PARTY={**VALID, "REVOCATION_STORE": "cache"}, CACHES=redis):
+        assert check_relying_party_settings() == []
+
+
 def test_local_users_without_the_app_installed_is_a_check_error():
     with override_settings(RELYING_PARTY={**VALID, "LOCAL_USERS": True}):
         with mock.patch("relying_party.checks.apps.is_installed", return_value=False):
-            assert ids(check_relying_party_settings()) == ["relying_party.E002"]
+            assert ids(check_relying_party_settings()) == ["relying_party.E002", "relying_party.E003"]
 
 
 def run_python(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -147,18 +172,20 @@ def test_settings_rp_holds_no_signing_key(tmp_path):
         "JWKS_URL": "http://127.0.0.1:8000/.well-known/jwks.json",
         "AUDIENCE": "kunci-apps",
         "LOCAL_USERS": False,
+        "ACCESS_COOKIE_NAME": None,
         "OIDC": None,
     }
     assert loaded["db"] == str(tmp_path / "var" / "rp-app1.sqlite3")
 
 
-def test_settings_rp_takes_its_name_issuer_and_audience_from_the_environment(tmp_path):
+def test_settings_rp_takes_its_name_issuer_audience_and_access_cookie_from_the_environment(tmp_path):
     result = run_python(
         "import json, settings.rp as s; print(json.dumps(s.RELYING_PARTY))",
         tmp_path,
         KUNCI_RP_NAME="app2",
         KUNCI_ISSUER="https://id.example",
         KUNCI_AUDIENCE="shop",
+        KUNCI_RP_ACCESS_COOKIE_NAME="kunci_access",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -167,6 +194,7 @@ def test_settings_rp_takes_its_name_issuer_and_audience_from_the_environment(tmp
         "JWKS_URL": "https://id.example/.well-known/jwks.json",
         "AUDIENCE": "shop",
         "LOCAL_USERS": False,
+        "ACCESS_COOKIE_NAME": "kunci_access",
         "OIDC": None,
     }
 

@@ -583,6 +583,43 @@ def test_an_unregistered_app_says_so_instead_of_failing(http, rp_settings_for_we
     assert len(http.calls) == 0
 
 
+# --- Languages ------------------------------------------------------------------------------------
+
+
+def test_the_pages_speak_the_browsers_language(browser, issuer):
+    page = browser.get("/", HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9").content.decode()
+
+    assert '<html lang="ru">' in page and "Войти через Kunci" in page and "Sign in with Kunci" not in page
+
+
+def test_an_error_page_speaks_the_browsers_language(browser, issuer):
+    start_sign_in(browser, issuer)
+
+    response = browser.get(
+        "/oidc/callback", {"error": "access_denied", "state": issuer.authorization["state"]}, HTTP_ACCEPT_LANGUAGE="ko",
+    )
+
+    assert_error_page(response, 403, "access_denied")
+    assert "<h1>로그인이 취소되었습니다</h1>" in response.content.decode()
+
+
+@pytest.mark.parametrize("accept_language, ui_locales", [("ko-KR,ko;q=0.9", "ko"), ("id", "id"), ("de-DE", "en")])
+def test_sign_in_asks_the_issuer_for_the_pages_language(browser, issuer, accept_language, ui_locales):
+    response = browser.post("/oidc/login", HTTP_ACCEPT_LANGUAGE=accept_language)
+
+    # OpenID Connect Core 1.0 §3.1.2.1: ui_locales.
+    assert parse_qs(urlsplit(response["Location"]).query)["ui_locales"] == [ui_locales]
+
+
+def test_sign_out_asks_the_issuer_for_the_pages_language(browser, issuer):
+    sign_in(browser, issuer)
+
+    response = browser.post("/oidc/logout", HTTP_ACCEPT_LANGUAGE="ru")
+
+    # RP-Initiated Logout 1.0 §2: ui_locales.
+    assert parse_qs(urlsplit(response["Location"]).query)["ui_locales"] == ["ru"]
+
+
 # --- CSRF --------------------------------------------------------------------------------------------
 
 

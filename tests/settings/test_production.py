@@ -29,7 +29,7 @@ def _production_secrets() -> dict[str, str]:
 
 
 def _production() -> dict[str, str]:
-    return {**_production_secrets(), "KUNCI_ISSUER": "https://id.example.com"}
+    return {**_production_secrets(), "KUNCI_ISSUER": "https://id.example.com", "KUNCI_EMAIL_URL": "smtps://mail.example.com"}
 
 
 def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
@@ -37,6 +37,13 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_kunci_email_url_is_unset(tmp_path):
+    result = _manage(tmp_path, "check", "--deploy", **{**_production(), "KUNCI_EMAIL_URL": ""})
+
+    assert result.returncode == 0
+    assert "idp.W001" in result.stderr and "KUNCI_EMAIL_URL is not set" in result.stderr
 
 
 def test_check_deploy_fails_with_an_error_when_kunci_issuer_is_unset(tmp_path):
@@ -96,6 +103,20 @@ def test_demo_mode_with_debug_off_warns_loudly_about_the_demo_key_encryption_key
 
     assert "keys.W001" in result.stderr + result.stdout
     assert "DEMO KEY-ENCRYPTION KEY" in result.stderr + result.stdout
+
+
+def test_token_cookies_leave_out_secure_to_loopback_in_the_demo_only_and_take_their_names_from_the_environment(tmp_path):
+    show = (
+        "from django.conf import settings as s; c = s.KUNCI_IDP; "
+        "print(c['COOKIE_SECURE_ON_LOOPBACK'], c.get('ACCESS_COOKIE_NAME'), c.get('ACCESS_COOKIE_DOMAIN'))"
+    )
+    names = {"KUNCI_ACCESS_COOKIE_NAME": "id_at", "KUNCI_ACCESS_COOKIE_DOMAIN": "example.com"}
+
+    production = _manage(tmp_path, "shell", "-v", "0", "-c", show, **_production(), **names)
+    demo = _manage(tmp_path, "shell", "-v", "0", "-c", show, KUNCI_DEMO="1")
+
+    assert production.stdout.split() == ["True", "id_at", "example.com"], production.stderr
+    assert demo.stdout.split() == ["False", "None", "None"], demo.stderr
 
 
 def test_the_issuer_hashes_passwords_with_argon2id_first():

@@ -34,7 +34,11 @@ class Command(BaseCommand):
             "--post-logout-redirect-uri", dest="post_logout_redirect_uris", action="append", default=[],
             metavar="URI", help="Where logout may return the browser; repeat for several.",
         )
-        add.add_argument("--backchannel-logout-uri", default="", metavar="URI")
+        add.add_argument(
+            "--backchannel-logout-uri", default="", metavar="URI",
+            help="Where Kunci posts a logout token when a session the client was part of ends "
+            "(OpenID Connect Back-Channel Logout 1.0): https, or http on a loopback address.",
+        )
         kind = add.add_mutually_exclusive_group()
         kind.add_argument("--public", action="store_true", help="A public client: no secret, PKCE required.")
         kind.add_argument(

@@ -24,7 +24,8 @@ def credentials_path(name: str) -> Path:
 
 class Command(BaseCommand):
     help = (
-        "Register each demo app as a trusted confidential client (demo mode only) and keep its "
+        "Register each demo app as a trusted confidential client that accepts the shared audience and "
+        "receives back-channel logout tokens (demo mode only), and keep its "
         "client_id and secret in var/demo-client-NAME.json (owner-only), reused on every run."
     )
 
@@ -35,8 +36,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--callback-path", default="/oidc/callback", help="The apps' redirect URI path.")
         parser.add_argument("--post-logout-path", default="/", help="Where logout returns to in each app.")
+        parser.add_argument(
+            "--backchannel-logout-path", default="/backchannel-logout",
+            help="Where each app receives logout tokens (OpenID Connect Back-Channel Logout 1.0).",
+        )
 
-    def handle(self, *args: Any, apps: list[str] | None, callback_path: str, post_logout_path: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, apps: list[str] | None, callback_path: str, post_logout_path: str,
+        backchannel_logout_path: str, **options: Any,
+    ) -> None:
         if not demo_mode():
             raise CommandError("demo_clients runs only in demo mode (KUNCI_DEMO=1)")
         for spec in apps or DEFAULT_APPS:
@@ -44,16 +52,23 @@ class Command(BaseCommand):
             if not separator or not name or not base_url:
                 raise CommandError(f"--app takes NAME=BASE_URL, e.g. app1=http://127.0.0.1:8082; got {spec!r}")
             base_url = base_url.rstrip("/")
-            client = self.register(name, f"{base_url}{callback_path}", f"{base_url}{post_logout_path}")
+            client = self.register(
+                name, f"{base_url}{callback_path}", f"{base_url}{post_logout_path}", f"{base_url}{backchannel_logout_path}",
+            )
             self.stdout.write(f"demo client: {name}  client_id: {client.client_id}  ({credentials_path(name)})")
 
-    def register(self, name: str, redirect_uri: str, post_logout_redirect_uri: str) -> Client:
-        """Create or update demo client `name`; give it a new secret unless var/ holds its current one."""
+    def register(self, name: str, redirect_uri: str, post_logout_redirect_uri: str, backchannel_logout_uri: str) -> Client:
+        """Create or update demo client `name`; give it a new secret unless var/ holds its current one.
+
+        Each demo app accepts the shared audience and has a back-channel logout URI, so every
+        session that ends reaches both apps, whichever of them (or the JSON API) it signed in to.
+        """
         path = credentials_path(name)
         with transaction.atomic():
             client = Client.objects.select_for_update().filter(name=name).first() or Client(name=name)
             client.redirect_uris = [redirect_uri]
             client.post_logout_redirect_uris = [post_logout_redirect_uri]
+            client.backchannel_logout_uri = backchannel_logout_uri
             client.trusted = True
             client.accepts_shared_audience = True
             client.token_endpoint_auth_method = AuthMethod.CLIENT_SECRET_BASIC

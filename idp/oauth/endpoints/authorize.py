@@ -3,34 +3,53 @@
 Order matters (RFC 6749 §4.1.2.1, RFC 9700 §4.1): the client and its redirect URI are checked
 first, and until both are known an error is an HTML page at Kunci, never a redirect (an
 unregistered redirect_uri must not receive anything). Then every other error redirects to the
-client with `error`, `state` and RFC 9207 `iss`. Only then does the browser's OP session count:
-a request that needs a sign-in goes to the sign-in page (or, with `prompt=none`, gets
-`login_required`), an untrusted client gets the consent page, and a success gets a code.
+client with `error`, `state` and RFC 9207 `iss`. `prompt=create` goes to the registration page.
+Only then does the browser's OP session count: a request that needs a sign-in goes to the sign-in
+page (or, with `prompt=none`, gets `login_required`), an untrusted client gets the consent page,
+and a success gets a code.
+
+A signed-in browser's request (single sign-on) costs three statements: its Django session, its OP
+session joined with its user (idp/accounts/browser.py), and the code's INSERT. The client comes
+from this process's cache (idp/oauth/client_cache.py), which another process's change to it
+reaches within CLIENT_CACHE_SECONDS.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from idp.accounts import browser
+from idp.accounts.languages import follow_ui_locales
+from idp.accounts.registration import registration_open
 from idp.error_pages import error_page
 from idp.models import LoginSession
-from idp.oauth import codes, pkce
+from idp.oauth import client_cache, codes, pkce
 from idp.oauth.id_token_hint import InvalidHint, verify_hint
 from idp.oauth.models import NONCE_MAX_LENGTH, Client, Consent
 from idp.oauth.responses import authorization_redirect
 
 # OpenID Connect Core §3.1.2.1 `prompt` values Kunci acts on; others (select_account) are ignored.
 PROMPT_VALUES = ("none", "login", "consent")
+# OpenID Connect Prompt Create 1.0 §4.1: start with the account creation page. Only while
+# registration is open; `supported_prompt_values` is also what discovery lists (§4.2).
+PROMPT_CREATE = "create"
 CONSENT_APPROVE = "approve"
+
+
+def supported_prompt_values() -> list[str]:
+    """Return the prompt values Kunci acts on now: `create` is among them only while registration is open."""
+    return [*PROMPT_VALUES, PROMPT_CREATE] if registration_open() else list(PROMPT_VALUES)
 
 
 class AuthorizationError(Exception):
@@ -64,23 +83,32 @@ def _single(params: QueryDict, name: str) -> str | None:
     return values[0] if values else None
 
 
+class ClientRemoved(Exception):
+    """The client was removed after this process read it (idp/oauth/client_cache.py): nothing of it can be stored."""
+
+
+def _unknown_client(request: HttpRequest) -> HttpResponse:
+    return error_page(
+        request, 400, _("Unknown application"),
+        _("The application that sent you here is not registered with Kunci, so you were not sent back to it."),
+        "invalid_client",
+    )
+
+
 def _client_and_redirect(request: HttpRequest, params: QueryDict) -> tuple[Client, str] | HttpResponse:
     """The checks whose failure is a page at Kunci: an unknown client, a redirect_uri it did not register."""
     client_ids, redirect_uris = params.getlist("client_id"), params.getlist("redirect_uri")
     client = None
     if len(client_ids) == 1 and client_ids[0] and len(client_ids[0]) <= 64:
-        client = Client.objects.filter(client_id=client_ids[0]).first()
+        client = client_cache.registered_client(client_ids[0])
     if client is None:
-        return error_page(
-            request, 400, "Unknown application",
-            "The application that sent you here is not registered with Kunci, so you were not sent back to it.",
-            "invalid_client",
-        )
+        return _unknown_client(request)
     # RFC 6749 §3.1.2.3, RFC 9700 §4.1.3: exact matching; OIDC Core §3.1.2.1: redirect_uri is REQUIRED.
     if len(redirect_uris) != 1 or not client.check_redirect_uri(redirect_uris[0]):
         return error_page(
-            request, 400, "Invalid redirect address",
-            f"{client.name} asked to send you to an address it has not registered, so you were not sent there.",
+            request, 400, _("Invalid redirect address"),
+            _("%(client)s asked to send you to an address it has not registered, so you were not sent there.")
+            % {"client": client.name},
             "invalid_redirect_uri",
         )
     return client, redirect_uris[0]
@@ -119,7 +147,10 @@ def _validate(params: QueryDict, client: Client, redirect_uri: str) -> Authoriza
     # OIDC Core §3.1.2.1: none "MUST NOT" be combined with any other value.
     if "none" in prompt and len(prompt) > 1:
         raise AuthorizationError("invalid_request", "prompt=none cannot be combined with other values")
-    auth.prompt = prompt & set(PROMPT_VALUES)
+    if PROMPT_CREATE in prompt and not registration_open():
+        # Prompt Create 1.0 §4.1: an OP that does not support `create` answers invalid_request.
+        raise AuthorizationError("invalid_request", "prompt=create is not supported: registration is closed")
+    auth.prompt = prompt & set(supported_prompt_values())
     max_age = _single(params, "max_age")
     if max_age is not None:
         if not max_age.isdigit() or len(max_age) > 10:
@@ -133,8 +164,8 @@ def _validate(params: QueryDict, client: Client, redirect_uri: str) -> Authoriza
         except InvalidHint as error:
             raise AuthorizationError("invalid_request", str(error)) from error
     # login_hint, display, ui_locales, claims_locales and acr_values are accepted (OIDC Core
-    # §3.1.2.1: OPTIONAL); login_hint prefills the sign-in page. Unknown parameters are ignored
-    # (RFC 6749 §3.1).
+    # §3.1.2.1: OPTIONAL); login_hint prefills the sign-in page, ui_locales chooses the language of
+    # the pages (`authorize`). Unknown parameters are ignored (RFC 6749 §3.1).
     return auth
 
 
@@ -166,6 +197,9 @@ def _next_url(request: HttpRequest, params: QueryDict) -> str:
 
 def authorize(request: HttpRequest, params: QueryDict, *, consent: str | None = None) -> HttpResponse:
     """Answer the authentication request `params`; `consent` is the consent page's decision, if any."""
+    # The pages of this request, and those of the sign-in it may need (through `next`), in the
+    # client's `ui_locales` (OIDC Core §3.1.2.1).
+    follow_ui_locales(request, params.get("ui_locales"))
     found = _client_and_redirect(request, params)
     if isinstance(found, HttpResponse):
         return found
@@ -178,9 +212,15 @@ def authorize(request: HttpRequest, params: QueryDict, *, consent: str | None = 
         return authorization_redirect(
             redirect_uri, {"error": error.error, "error_description": error.description, "state": state},
         )
+    except ClientRemoved:
+        return _unknown_client(request)
 
 
 def _answer(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest, consent: str | None) -> HttpResponse:
+    if PROMPT_CREATE in auth.prompt:
+        # Prompt Create 1.0 §4.1: the registration page, which brings the browser back to this
+        # request (without the prompt) once the account is activated and signed in.
+        return HttpResponseRedirect(browser.page_url("register", _next_url(request, params)))
     now = timezone.now()
     session = browser.current_op_session(request)
     login = browser.needs_login(session, max_age=auth.max_age, prompt_login="login" in auth.prompt, now=now)
@@ -200,14 +240,22 @@ def _answer(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest,
         if "none" in auth.prompt:
             raise AuthorizationError("consent_required", "The user has not consented to this client")
         return _consent_page(request, params, auth)
-    if consent == CONSENT_APPROVE:
-        Consent.objects.update_or_create(
-            user_id=session.user_id, client=auth.client, defaults={"scope": auth.scope, "given_at": now},
+    try:
+        if consent == CONSENT_APPROVE:
+            Consent.objects.update_or_create(
+                user_id=session.user_id, client=auth.client, defaults={"scope": auth.scope, "given_at": now},
+            )
+        code = codes.issue_code(
+            client=auth.client, session=session, redirect_uri=auth.redirect_uri, scope=auth.scope,
+            nonce=auth.nonce, code_challenge=auth.code_challenge, auth_time=session.auth_time, now=now,
         )
-    code = codes.issue_code(
-        client=auth.client, session=session, redirect_uri=auth.redirect_uri, scope=auth.scope,
-        nonce=auth.nonce, code_challenge=auth.code_challenge, auth_time=session.auth_time, now=now,
-    )
+    except IntegrityError as error:
+        # A client removed by another process while this one still had it cached: its rows are
+        # gone, so nothing referring to it can be written.
+        client_cache.clients.forget(auth.client.client_id)
+        if Client.objects.filter(pk=auth.client.pk).exists():
+            raise
+        raise ClientRemoved() from error
     # RFC 6749 §4.1.2, RFC 9207 §2.
     return authorization_redirect(auth.redirect_uri, {"code": code, "state": auth.state})
 
@@ -221,13 +269,23 @@ def _needs_consent(session: LoginSession, auth: AuthorizationRequest) -> bool:
     return given is None or not given.covers(auth.scope)
 
 
+# What each scope lets the client read (OIDC Core §5.4), as the consent page says it; `openid` is
+# the page's own sentence ("asks to know who you are").
+SCOPE_DESCRIPTIONS = {
+    "profile": gettext_lazy("Your name and username"),
+    "email": gettext_lazy("Your email address"),
+}
+
+
 def _consent_page(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest) -> HttpResponse:
     kept = params.copy()
     kept.pop("prompt", None)  # the answer is the consent; asking again would loop
     context = {
         "client_name": auth.client.name,
-        "scopes": auth.scope.split(),
+        "scopes": [SCOPE_DESCRIPTIONS.get(scope, scope) for scope in auth.scope.split() if scope != "openid"],
         "authorization_request": kept.urlencode(),
+        # The language switcher comes back to this same request by GET, even when it came by POST.
+        "language_next": f"{reverse('authorize')}?{params.urlencode()}",
     }
     return render(request, "kunci/oauth/consent.html", context)
 

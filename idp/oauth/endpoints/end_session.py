@@ -7,6 +7,8 @@
 - With a valid hint for this browser's session (or no session here), the OP session ends at once,
   through `end_session`. Otherwise the user confirms on a page first (§2: the OP SHOULD ask), so
   that no link can sign anyone out.
+- `ui_locales` (§2) chooses the language of these pages (idp/accounts/languages.py); the
+  confirmation form carries it to the page after.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from authlib.common.urls import add_params_to_uri
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from idp import sessions
 from idp.accounts import browser
+from idp.accounts.languages import follow_ui_locales
 from idp.error_pages import error_page
 from idp.models import LoginSession, SessionEnd
 from idp.oauth.id_token_hint import Hint, InvalidHint, verify_hint
@@ -35,13 +39,13 @@ class LogoutRefused(Exception):
 def _client(params: QueryDict, hint: Hint | None) -> Client | None:
     client_id = params.get("client_id") or None
     if hint is not None and client_id is not None and hint.client_id != client_id:
-        raise LogoutRefused("client_id does not match the id_token_hint's audience.", "invalid_request")
+        raise LogoutRefused(_("client_id does not match the id_token_hint's audience."), "invalid_request")
     client_id = client_id or (hint.client_id if hint else None)
     if client_id is None:
         return None
     client = Client.objects.filter(client_id=client_id[:64]).first()
     if client is None:
-        raise LogoutRefused("The application that sent you here is not registered with Kunci.", "invalid_client")
+        raise LogoutRefused(_("The application that sent you here is not registered with Kunci."), "invalid_client")
     return client
 
 
@@ -51,8 +55,10 @@ def _redirect_target(params: QueryDict, client: Client | None) -> str | None:
         return None
     # RP-Initiated Logout 1.0 §3: it "MUST have been previously registered"; exact match.
     if client is None or not client.check_post_logout_redirect_uri(uri):
-        raise LogoutRefused("The address to return to after signing out is not registered, so you were not sent there.",
-                            "invalid_post_logout_redirect_uri")
+        raise LogoutRefused(
+            _("The address to return to after signing out is not registered, so you were not sent there."),
+            "invalid_post_logout_redirect_uri",
+        )
     return uri
 
 
@@ -64,7 +70,7 @@ def _done(request: HttpRequest, target: str | None, state: str | None) -> HttpRe
 
 
 def _refused(request: HttpRequest, refused: LogoutRefused) -> HttpResponse:
-    return error_page(request, 400, "Cannot sign out from here", refused.detail, refused.code)
+    return error_page(request, 400, _("Cannot sign out from here"), refused.detail, refused.code)
 
 
 @method_decorator([never_cache, csrf_exempt], name="dispatch")
@@ -78,6 +84,7 @@ class EndSessionView(View):
         return self._answer(request, request.POST)
 
     def _answer(self, request: HttpRequest, params: QueryDict) -> HttpResponse:
+        follow_ui_locales(request, params.get("ui_locales"))
         raw_hint = params.get("id_token_hint")
         try:
             hint = None
@@ -85,7 +92,9 @@ class EndSessionView(View):
                 try:
                     hint = verify_hint(raw_hint)
                 except InvalidHint as error:
-                    raise LogoutRefused("The sign-out request did not come with a token of Kunci's.", "invalid_id_token_hint") from error
+                    raise LogoutRefused(
+                        _("The sign-out request did not come with a token of Kunci's."), "invalid_id_token_hint"
+                    ) from error
             client = _client(params, hint)
             target = _redirect_target(params, client)
         except LogoutRefused as refused:
@@ -107,6 +116,7 @@ class EndSessionView(View):
             "client_id": client.client_id if client else None,
             "post_logout_redirect_uri": target,
             "state": state,
+            "ui_locales": params.get("ui_locales"),
         }
         return render(request, "kunci/oauth/end_session.html", context)
 
@@ -116,6 +126,7 @@ class EndSessionConfirmView(View):
     """POST the confirmation page's form (CSRF-protected): sign out, then return to the client if it asked."""
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        follow_ui_locales(request, request.POST.get("ui_locales"))
         try:
             client = _client(request.POST, None)
             target = _redirect_target(request.POST, client)

@@ -129,6 +129,22 @@ const SCENARIOS = {
   },
 
   /**
+   * Revoke a token at revocation_endpoint (RFC 7009); params: token, token_type_hint (optional).
+   * openid-client resolves nothing on success: the result is empty.
+   */
+  async revocation(config, params) {
+    const extra = params.token_type_hint ? { token_type_hint: params.token_type_hint } : undefined;
+    await client.tokenRevocation(config, required(params, 'token'), extra);
+    return {};
+  },
+
+  /** Introspect a token at introspection_endpoint (RFC 7662); params: token, token_type_hint (optional). */
+  async introspection(config, params) {
+    const extra = params.token_type_hint ? { token_type_hint: params.token_type_hint } : undefined;
+    return { introspection: await client.tokenIntrospection(config, required(params, 'token'), extra) };
+  },
+
+  /**
    * Build an RP-Initiated Logout 1.0 URL from end_session_endpoint. Pure: no request is sent.
    * params: id_token_hint, post_logout_redirect_uri, state (all optional).
    */

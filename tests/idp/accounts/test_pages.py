@@ -7,50 +7,31 @@ from html import unescape
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, get_user, get_user_model
 from django.test import Client as Browser
 from django.test import RequestFactory
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from idp import sessions
 from idp.accounts import browser as op_browser
 from idp.accounts.redirects import safe_next
 from idp.conf import idp_settings
-from idp.hashers import PasswordHashingBusy
 from idp.login import login_throttle
 from idp.models import Client, Grant, LoginSession, SessionEnd, SessionOrigin
 from tests.conftest import PASSWORD
+from tests.idp.accounts.pages import csrf as _csrf
+from tests.idp.accounts.pages import sign_in as _sign_in
 
 pytestmark = pytest.mark.django_db
 
-HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
-
-
-@pytest.fixture
-def web() -> Browser:
-    return Browser(enforce_csrf_checks=True, HTTP_ACCEPT=HTML)
-
-
-def _csrf(web: Browser, url: str = "/signin") -> str:
-    page = web.get(url)
-    assert page.status_code == 200
-    return web.cookies[settings.CSRF_COOKIE_NAME].value
-
-
-def _sign_in(web: Browser, username: str = "alice", password: str = PASSWORD, *, next: str | None = None, ip: str = "10.0.0.1"):
-    token = _csrf(web, "/signin" + (f"?next={next}" if next else ""))
-    data = {"username": username, "password": password, "csrfmiddlewaretoken": token}
-    if next is not None:
-        data["next"] = next
-    return web.post("/signin", data, REMOTE_ADDR=ip)
-
 
 def _request_of(web: Browser):
-    """A request carrying `web`'s session, as the authorization endpoint would see it."""
-    from django.contrib.auth import get_user
-
+    """A request carrying `web`'s session, as the authorization endpoint sees it after the middleware."""
     request = RequestFactory().get("/authorize")
     request.session = web.session
-    request.user = get_user(request)
+    # What AuthenticationMiddleware sets: the user, loaded only if something asks for it.
+    request.user = SimpleLazyObject(lambda: get_user(request))
     return request
 
 
@@ -185,12 +166,7 @@ def test_the_page_hashes_for_an_unknown_user_through_the_same_path(web, keyring,
     assert hashed == ["a guess"]  # the dummy hash of idp/backends.py ran
 
 
-def test_every_hashing_slot_taken_answers_503_with_retry_after_and_is_not_counted(web, user, keyring, monkeypatch):
-    def busy(*args, **kwargs):
-        raise PasswordHashingBusy("no slot")
-
-    monkeypatch.setattr("idp.backends.UsernameOrEmailBackend.authenticate", busy)
-
+def test_every_hashing_slot_taken_answers_503_with_retry_after_and_is_not_counted(web, user, keyring, hashing_busy):
     response = _sign_in(web)
 
     assert response.status_code == 503 and response["Retry-After"] == "1"
@@ -280,6 +256,55 @@ def test_current_op_session_is_the_browsers_open_session(web, user, keyring):
     assert session == LoginSession.objects.get()
     sessions.end_session(session, SessionEnd.ADMIN)
     assert op_browser.current_op_session(_request_of(web)) is None
+
+
+def test_current_op_session_loads_its_user_in_the_same_statement_and_makes_it_request_user(
+    web, user, keyring, django_assert_num_queries
+):
+    _sign_in(web)
+    request = _request_of(web)
+
+    with django_assert_num_queries(2):  # the Django session, then the OP session with its user
+        session = op_browser.current_op_session(request)
+        assert request.user.username == session.user.username == "alice"
+
+
+def test_a_changed_password_signs_the_browser_out_as_django_does(web, user, keyring):
+    _sign_in(web)
+    user.set_password("another " + PASSWORD)
+    user.save()
+    request = _request_of(web)
+
+    assert op_browser.current_op_session(request) is None
+    assert request.user.is_anonymous and op_browser.SID_SESSION_KEY not in request.session
+    assert LoginSession.objects.get().ended_at is None  # the OP session is not ended, only left
+
+
+def test_a_user_deactivated_without_a_save_is_not_signed_in(web, user, keyring):
+    _sign_in(web)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)  # no save(): sessions stay open
+
+    assert op_browser.current_op_session(_request_of(web)) is None
+
+
+def test_a_sign_in_through_a_backend_no_longer_configured_does_not_count(web, user, keyring, settings):
+    _sign_in(web)
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+    assert op_browser.current_op_session(_request_of(web)) is None
+
+
+def test_a_session_hash_made_with_a_fallback_secret_key_is_renewed(web, user, keyring, settings):
+    settings.SECRET_KEY = "an old secret key, long enough to sign sessions with " + "x" * 20
+    _sign_in(web)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "the new secret key, long enough to sign sessions with " + "y" * 20
+    request = _request_of(web)
+    key = request.session.session_key
+
+    assert op_browser.current_op_session(request) == LoginSession.objects.get()
+    assert request.session[HASH_SESSION_KEY] == user.get_session_auth_hash()
+    assert request.session.session_key != key and request.user == user
 
 
 def test_single_sign_on_a_second_client_gets_the_same_sid_without_a_password(web, user, keyring):

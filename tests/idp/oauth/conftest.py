@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client as BrowserClient
 
 from idp.oauth import pkce
@@ -32,11 +35,11 @@ class Registered:
 
 
 def register(name: str, *, public: bool = False, trusted: bool = True,
-             method: str = AuthMethod.CLIENT_SECRET_BASIC, **fields) -> Registered:
+             method: str = AuthMethod.CLIENT_SECRET_BASIC, accepts_shared_audience: bool = True, **fields) -> Registered:
     client = Client(
         name=name, redirect_uris=[REDIRECT_URI], post_logout_redirect_uris=["https://rp.example/bye"],
         token_endpoint_auth_method=AuthMethod.NONE if public else method, trusted=trusted,
-        accepts_shared_audience=True, **fields,
+        accepts_shared_audience=accepts_shared_audience, **fields,
     )
     secret = None if public else client.set_new_secret()
     client.save()
@@ -106,16 +109,43 @@ def exchange(api, registered: Registered, code: str, *, verifier: str | None = V
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **extra}
     if verifier is not None:
         data["code_verifier"] = verifier
-    headers = {}
+    return authenticated_post(api, "/token", registered, data)
+
+
+def authenticated_post(api, path: str, registered: Registered, data: dict, **headers):
+    """POST `data` form-encoded to `path` as `registered`, authenticated by its registered method."""
+    data = dict(data)
     if registered.client.token_endpoint_auth_method == AuthMethod.CLIENT_SECRET_BASIC:
         headers["HTTP_AUTHORIZATION"] = registered.basic()
     elif registered.client.token_endpoint_auth_method == AuthMethod.CLIENT_SECRET_POST:
         data.update(client_id=registered.client_id, client_secret=registered.secret)
     else:
         data["client_id"] = registered.client_id
-    return form_post(api, "/token", data, **headers)
+    return form_post(api, path, data, **headers)
+
+
+def tokens_of(browser: BrowserClient, api, registered: Registered, **overrides) -> dict[str, str]:
+    """Run the code flow for `registered` in `browser`; return the token endpoint's answer."""
+    response = exchange(api, registered, get_code(browser, registered, **overrides))
+    assert response.status_code == 200, response.content
+    return response.json()
 
 
 def form_post(client, path: str, data: dict, **headers):
     """POST `data` form-encoded (application/x-www-form-urlencoded), as OAuth clients do."""
     return client.post(path, urlencode(data), content_type="application/x-www-form-urlencoded", **headers)
+
+
+def assert_oauth_error(response, error: str, status: int = 400) -> None:
+    """An RFC 6749 §5.2 error answer: `status`, exactly {error, error_description}, not cached."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error", "error_description"} and body["error"] == error, body
+    assert response["Cache-Control"] == "no-store"
+
+
+def other_issuers_access_token() -> str:
+    """A well-formed access token of another issuer, signed by a key Kunci never published."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": "https://evil.example", "aud": "kunci-apps", "sub": "1", "exp": int(time.time()) + 60}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "evil", "typ": "at+jwt"})

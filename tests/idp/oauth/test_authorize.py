@@ -249,6 +249,20 @@ def test_sso_a_second_client_gets_a_code_under_the_same_sid_without_a_password(b
     assert sids == {browser.session["kunci_sid"]}
 
 
+def test_sso_runs_three_statements_the_django_session_the_op_session_with_its_user_and_the_code(
+    browser, rp, settings, django_assert_num_queries
+):
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "CLIENT_CACHE_SECONDS": 5}
+    get_code(browser, rp)  # reads the client into this process's cache
+
+    with django_assert_num_queries(3) as captured:
+        get_code(browser, rp)
+
+    tables = [query["sql"].split('"')[1] for query in captured.captured_queries]
+    assert tables == ["django_session", "idp_loginsession", "idp_authorizationcode"]
+    assert '"idp_user"' in captured.captured_queries[1]["sql"]
+
+
 # Consent for untrusted clients (OIDC Core §3.1.2.4).
 def test_an_untrusted_client_gets_the_consent_page_and_approval_gives_a_code(browser, untrusted_rp):
     page = browser.get("/authorize", auth_params(untrusted_rp))

@@ -113,6 +113,33 @@ def test_add_refuses_a_bad_registration_with_the_field_and_the_reason(args, mess
     assert not Client.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backchannel-logout-uri", "http://app.example.com/backchannel-logout"], "must use https"),
+        (["--backchannel-logout-uri", "https://app.example.com/backchannel-logout#x"], "must not contain a fragment"),
+        (["--backchannel-logout-uri", "app.example.com/backchannel-logout"], "must be an absolute URI"),
+        (["--backchannel-logout-uri", "http://127.0.0.1:9000/backchannel-logout", "--public"],
+         "must use https for a public client (Back-Channel Logout 1.0 §2.2)"),
+    ],
+)
+def test_add_refuses_a_backchannel_logout_uri_that_back_channel_logout_forbids(args, message, monkeypatch):
+    # Back-Channel Logout 1.0 §2.2: absolute, no fragment, https (http only for a confidential client).
+    monkeypatch.delenv("KUNCI_DEMO", raising=False)
+
+    with pytest.raises(CommandError, match=re.escape("backchannel_logout_uri: ") + ".*" + re.escape(message)):
+        run("clients", "add", "App", "--redirect-uri", URI, *args)
+    assert not Client.objects.exists()
+
+
+def test_add_accepts_a_loopback_http_backchannel_logout_uri_for_a_confidential_client(monkeypatch):
+    monkeypatch.delenv("KUNCI_DEMO", raising=False)
+
+    client = Client.objects.get(client_id=add("App", "--backchannel-logout-uri", "http://127.0.0.1:9000/bcl")["client_id"])
+
+    assert client.backchannel_logout_uri == "http://127.0.0.1:9000/bcl"
+
+
 def test_add_refuses_a_name_already_registered():
     add("App")
 
@@ -325,6 +352,7 @@ def test_demo_clients_registers_both_demo_apps_and_keeps_their_credentials_owner
         assert client.client_id == stored["client_id"] and client.check_client_secret(stored["client_secret"])
         assert client.redirect_uris == [f"http://127.0.0.1:{port}/oidc/callback"]
         assert client.post_logout_redirect_uris == [f"http://127.0.0.1:{port}/"]
+        assert client.backchannel_logout_uri == f"http://127.0.0.1:{port}/backchannel-logout"
         assert client.trusted and client.accepts_shared_audience and not client.is_public
         assert f"demo client: {name}  client_id: {client.client_id}" in out
         assert stored["client_secret"] not in out
@@ -357,11 +385,13 @@ def test_demo_clients_issues_a_new_secret_when_var_lost_it(var_dir):
 def test_demo_clients_follows_the_apps_to_new_ports_and_paths(var_dir):
     run("demo_clients")
 
-    run("demo_clients", "--app", "app1=http://127.0.0.1:9082/", "--callback-path", "/auth/cb", "--post-logout-path", "/bye")
+    run("demo_clients", "--app", "app1=http://127.0.0.1:9082/", "--callback-path", "/auth/cb", "--post-logout-path", "/bye",
+        "--backchannel-logout-path", "/oidc/logout")
 
     client = Client.objects.get(name="app1")
     assert client.redirect_uris == ["http://127.0.0.1:9082/auth/cb"]
     assert client.post_logout_redirect_uris == ["http://127.0.0.1:9082/bye"]
+    assert client.backchannel_logout_uri == "http://127.0.0.1:9082/oidc/logout"
 
 
 @pytest.mark.parametrize("spec", ["app1", "=http://127.0.0.1:1", "app1="])

@@ -197,3 +197,32 @@ def test_a_refresh_token_of_another_client_is_invalid_grant(browser, rp, api):
                          HTTP_AUTHORIZATION=other.basic())
 
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_a_refresh_asking_for_more_scope_is_invalid_scope_and_rotates_nothing(browser, rp, api):
+    first = exchange(api, rp, get_code(browser, rp)).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+
+    wider = form_post(api, "/token", {**refresh, "scope": "openid profile email offline_access"},
+                      HTTP_AUTHORIZATION=rp.basic())
+
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    # RFC 6749 §6: refused before rotating, so the client still holds a working refresh token.
+    again = form_post(api, "/token", refresh, HTTP_AUTHORIZATION=rp.basic())
+    assert again.status_code == 200, again.content
+    assert Grant.objects.get(client=rp.client).ended_at is None
+
+
+def test_a_refresh_may_narrow_the_access_tokens_scope(browser, rp, api):
+    first = exchange(api, rp, get_code(browser, rp)).json()
+
+    narrowed = form_post(api, "/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+                                         "scope": "openid email"}, HTTP_AUTHORIZATION=rp.basic())
+
+    assert narrowed.status_code == 200, narrowed.content
+    assert narrowed.json()["scope"] == "openid email"
+    assert _claims(narrowed.json()["access_token"])["scope"] == "openid email"
+    # The grant keeps what the user consented to: the next refresh may ask for all of it again.
+    full = form_post(api, "/token", {"grant_type": "refresh_token", "refresh_token": narrowed.json()["refresh_token"]},
+                     HTTP_AUTHORIZATION=rp.basic())
+    assert full.json()["scope"] == "openid profile email"
