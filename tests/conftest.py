@@ -68,6 +68,16 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _throttle_windows_hold_still(monkeypatch):
+    """Keep every throttle window of a test in one window of the clock.
+
+    The counters are keyed by window; a test that starts a second before a window ends would see
+    its counts restart halfway. Tests about the window give their throttle a clock of their own.
+    """
+    monkeypatch.setattr("idp.throttling.wall_clock", lambda: 1_000_000_030.0)
+
+
 @pytest.fixture
 def keyring(db):
     """Return the kids of a fresh keyring: one active key and one next key."""

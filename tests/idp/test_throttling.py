@@ -206,12 +206,14 @@ def test_failure_counters_are_shared_between_processes_through_redis(settings):
     other_process = (
         "import django; django.setup();"
         "from django.core.cache import caches; from idp.throttling import LoginThrottle;"
-        "t = LoginThrottle(caches['default'], per_username_ip=100, per_username=2, per_ip=100, window=300);"
+        "t = LoginThrottle(caches['default'], per_username_ip=100, per_username=2, per_ip=100, window=300, clock=lambda: 1030.0);"
         "[a.__enter__().refused() for a in (t.attempt('carol', '10.0.0.7'), t.attempt('carol', '10.0.0.8'))]"
     )
     subprocess.run([sys.executable, "-c", other_process], check=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test"})
 
-    throttle = LoginThrottle(caches["default"], per_username_ip=100, per_username=2, per_ip=100, window=300)
+    throttle = LoginThrottle(
+        caches["default"], per_username_ip=100, per_username=2, per_ip=100, window=300, clock=lambda: 1030.0
+    )
 
     assert _refuse(throttle, "carol", "10.0.0.9") is not None
 
