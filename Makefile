@@ -71,8 +71,11 @@ serve: install
 
 # The browser tests need Debian's chromium and chromium-driver (.ci/run installs them); without
 # them they skip, and pytest's header and summary say so.
+# The suite runs on every core (pytest-xdist), one test file per worker at a time, so that a file's
+# servers start once. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: install node-packages
-	env -u KUNCI_DEMO $(PY) -m pytest $(PYTEST_ARGS)
+	env -u KUNCI_DEMO $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Any management command against the demo stack, e.g. make manage ARGS="createsuperuser".
 # The issuer by default; SETTINGS=settings.rp RP=app1 for a demo app.

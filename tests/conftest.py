@@ -69,6 +69,16 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_cached_keys():
+    """The signing key and the JWK Set are cached per process: no test may see another test's keys."""
+    from keys.keyring import forget_cached_keys
+
+    forget_cached_keys()
+    yield
+    forget_cached_keys()
+
+
+@pytest.fixture(autouse=True)
 def _throttle_windows_hold_still(monkeypatch):
     """Keep every throttle window of a test in one window of the clock.
 

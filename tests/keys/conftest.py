@@ -1,4 +1,4 @@
-"""Fixtures of the keyring's tests: fixed clocks, a fresh keyring, settings overrides, no stale cache."""
+"""Fixtures of the keyring's tests: fixed clocks, a fresh keyring, settings overrides."""
 from __future__ import annotations
 
 import threading
@@ -50,12 +50,6 @@ class FakeMonotonic:
         self.value += seconds
 
 
-@pytest.fixture(autouse=True)
-def no_cached_signing_key():
-    # The signing-key cache is per process; no test may see another test's key.
-    keyring.forget_cached_keys()
-    yield
-    keyring.forget_cached_keys()
 
 
 @pytest.fixture
