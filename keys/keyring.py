@@ -75,6 +75,11 @@ def _key_encryption_key() -> bytes:
     return sealing.parse_key_encryption_key(value)
 
 
+def generate_rsa_key(size: int) -> rsa.RSAPrivateKey:
+    """Return a new RSA private key of `size` bits (e = 65537): the keyring's one source of key material."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+
 @sensitive_variables("private_key", "der")
 def new_key(state: KeyState, now: datetime) -> SigningKey:
     """Generate and seal a new RSA key in `state`, unsaved.
@@ -85,7 +90,7 @@ def new_key(state: KeyState, now: datetime) -> SigningKey:
     size = keys_settings.RSA_KEY_SIZE
     if size not in ALLOWED_KEY_SIZES:
         raise KeySizeError(f"KUNCI_KEYS['RSA_KEY_SIZE'] must be one of {ALLOWED_KEY_SIZES}, not {size}")
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=size)
+    private_key = generate_rsa_key(size)
     public = jwk.public_jwk(private_key.public_key())
     der = private_key.private_bytes(
         serialization.Encoding.DER,

@@ -1,11 +1,15 @@
 """Fixtures shared by the issuer's tests."""
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import connection
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -76,6 +80,34 @@ def _no_cached_keys():
     forget_cached_keys()
     yield
     forget_cached_keys()
+
+
+# Signing keys handed to the keyring outside its own tests: 16 of each size per process, in turn.
+_KEY_POOL: dict[int, list[rsa.RSAPrivateKey]] = defaultdict(list)
+_KEY_POOL_SIZE = 16
+_keys_handed = itertools.count()
+_KEYRING_TESTS = Path(__file__).parent / "keys"
+
+
+@pytest.fixture(autouse=True)
+def _pooled_signing_keys(request, monkeypatch):
+    """Hand the keyring pooled RSA keys instead of new ones, except in the keyring's own tests.
+
+    A 2048-bit key takes about 50 ms to generate and most tests start with a keyring of two: that
+    was minutes of every run. Handed in turn, the keys one test gets differ unless it makes more
+    than the pool's 16; tests/keys, which test the keyring itself, generate every key.
+    """
+    if request.node.path.is_relative_to(_KEYRING_TESTS):
+        return
+
+    def generate(size: int) -> rsa.RSAPrivateKey:
+        pool = _KEY_POOL[size]
+        if len(pool) < _KEY_POOL_SIZE:
+            pool.append(rsa.generate_private_key(public_exponent=65537, key_size=size))
+            return pool[-1]
+        return pool[next(_keys_handed) % _KEY_POOL_SIZE]
+
+    monkeypatch.setattr("keys.keyring.generate_rsa_key", generate)
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,6 @@
-import itertools
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -10,16 +8,6 @@ from idp.conf import idp_settings
 from keys import keyring as keys_api
 from tests.attacks.catalogue import Forge
 from tests.conftest import PASSWORD
-
-_POOL = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(8)]
-
-
-@pytest.fixture(autouse=True)
-def _pooled_rsa_keys(monkeypatch):
-    """Hand the keyring pre-generated keys: each catalogue test builds a four-key history."""
-    pool = itertools.cycle(_POOL)
-    monkeypatch.setattr("keys.keyring.rsa.generate_private_key", lambda public_exponent, key_size: next(pool))
-
 
 def _login(username: str) -> dict[str, str]:
     response = APIClient().post("/api/login", {"username": username, "password": PASSWORD}, format="json")
