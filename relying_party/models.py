@@ -93,7 +93,8 @@ class RevokedSession(models.Model):
 
     kind = models.CharField(max_length=3, choices=[("sid", "session"), ("sub", "user")])
     value = models.CharField(max_length=255)
-    # The logout token's iat: a "sub" row ends the tokens issued at or before it.
+    # The logout token's iat: a row ends the tokens issued at or before it (a "sid" row, up to the
+    # LEEWAY after it; relying_party/revocations.py).
     logged_out_at = models.FloatField()
     # No token it could refuse is valid after this; the row is purged then.
     expires_at = models.FloatField(db_index=True)

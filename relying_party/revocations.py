@@ -1,11 +1,17 @@
 """Ended sessions, as back-channel logout tokens announce them, seen by every worker of an app.
 
 A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4) names a `sid`, which ends that one
-session, or only a `sub`, which ends every session of that user up to the logout: tokens issued
-after it belong to a new sign-in and stay good. The receiving worker writes a `Revocation` to the
-app's shared store (relying_party/revocation_stores.py); every worker keeps a `RevocationView`,
-an in-memory copy that a background thread refreshes from the store every REVOCATION_REFRESH
-seconds with an incremental read. A verification only reads the view: it never waits on the store.
+session at this app, or only a `sub`, which ends every session of that user up to the logout: tokens
+issued after it belong to a new sign-in and stay good. A `sid` ends the tokens issued up to the
+logout plus `leeway` seconds: when the issuer ended the whole session it mints no later token of
+that sid, and the leeway keeps refusing one minted just before the end by a replica whose clock ran
+ahead; when it ended only this app's grant (RFC 7009 revocation, a replayed code), a later single
+sign-on to this app under the same session gets tokens issued past it, which stay good.
+
+The receiving worker writes a `Revocation` to the app's shared store
+(relying_party/revocation_stores.py); every worker keeps a `RevocationView`, an in-memory copy
+that a background thread refreshes from the store every REVOCATION_REFRESH seconds with an
+incremental read. A verification only reads the view: it never waits on the store.
 
 A background refresher rather than a refresh started by requests: a view refreshed only when a
 request arrives is as old as the quiet spell before it, so the first token of a revoked session
@@ -75,6 +81,7 @@ class RevocationView:
         store: RevocationStore,
         *,
         refresh_interval: float = 0.5,
+        leeway: float = 10,
         clock: Callable[[], float] = time.time,
         start_thread: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
@@ -86,11 +93,12 @@ class RevocationView:
             raise InvalidSetting(f"REVOCATION_REFRESH must be a number of seconds in [0.01, 60], got {refresh_interval!r}")
         self.store = store
         self.refresh_interval = float(refresh_interval)
+        self.leeway = float(leeway)  # the verifier's LEEWAY, validated there
         self._clock = clock
         self._start_thread = start_thread or _start_daemon_thread
-        # sid -> expires_at, and sub -> (logged_out_at, expires_at). Replaced whole, never mutated,
-        # so that is_revoked reads them without a lock.
-        self._sessions: Mapping[str, float] = {}
+        # sid and sub -> (logged_out_at, expires_at). Replaced whole, never mutated, so that
+        # is_revoked reads them without a lock.
+        self._sessions: Mapping[str, tuple[float, float]] = {}
         self._subjects: Mapping[str, tuple[float, float]] = {}
         self._lock = threading.Lock()  # serialises writers of the two maps
         self._stopped = threading.Event()
@@ -101,34 +109,27 @@ class RevocationView:
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
         """Return whether a token with these (verified) claims belongs to a session ended by a logout."""
         try:
-            if claims.get("sid") in self._sessions:
-                return True
+            session = self._sessions.get(claims.get("sid"))
             subject = self._subjects.get(claims.get("sub"))
         except TypeError:  # an unhashable sid or sub: no recorded string can name it
             return False
-        if subject is None:
-            return False
-        iat = claims.get("iat")
-        # Tokens issued after the logout belong to a later sign-in: only what came before it ends.
-        return not isinstance(iat, (int, float)) or iat <= subject[0]
+        return _issued_up_to(claims, session, self.leeway) or _issued_up_to(claims, subject, 0.0)
 
     def add(self, revocations: Iterable[Revocation]) -> None:
         """Apply `revocations` to this view at once, dropping the entries that have expired."""
         now = self._clock()
         with self._lock:
-            sessions = {sid: expires for sid, expires in self._sessions.items() if expires > now}
+            sessions = {sid: entry for sid, entry in self._sessions.items() if entry[1] > now}
             subjects = {sub: entry for sub, entry in self._subjects.items() if entry[1] > now}
             for revocation in revocations:
                 if revocation.expires_at <= now:
                     continue
-                if revocation.kind == "sid":
-                    sessions[revocation.value] = max(revocation.expires_at, sessions.get(revocation.value, 0))
-                else:
-                    logged_out_at, expires_at = subjects.get(revocation.value, (-math.inf, 0))
-                    subjects[revocation.value] = (
-                        max(logged_out_at, revocation.logged_out_at),
-                        max(expires_at, revocation.expires_at),
-                    )
+                entries = sessions if revocation.kind == "sid" else subjects
+                logged_out_at, expires_at = entries.get(revocation.value, (-math.inf, 0))
+                entries[revocation.value] = (
+                    max(logged_out_at, revocation.logged_out_at),
+                    max(expires_at, revocation.expires_at),
+                )
             self._sessions, self._subjects = sessions, subjects
 
     def refresh(self) -> bool:
@@ -173,6 +174,15 @@ class RevocationView:
 
     def __len__(self) -> int:
         return len(self._sessions) + len(self._subjects)
+
+
+def _issued_up_to(claims: Mapping[str, Any], entry: tuple[float, float] | None, leeway: float) -> bool:
+    """Return whether a token with `claims` was issued at or before a logout's time (`entry[0]`) plus `leeway`."""
+    if entry is None:
+        return False
+    iat = claims.get("iat")
+    # A token with no usable iat cannot show it came later: it ends with the session.
+    return isinstance(iat, bool) or not isinstance(iat, (int, float)) or iat <= entry[0] + leeway
 
 
 def _start_daemon_thread(work: Callable[[], None]) -> None:

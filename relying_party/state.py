@@ -128,7 +128,10 @@ def build_relying_party() -> RelyingParty:
     """Build the process's verifiers and revocation view; start the view's refresher."""
     jwks = build_jwks()
     store = build_revocation_store()
-    revocations = RevocationView(store, refresh_interval=rp_settings.REVOCATION_REFRESH) if store else None
+    revocations = (
+        RevocationView(store, refresh_interval=rp_settings.REVOCATION_REFRESH, leeway=rp_settings.LEEWAY)
+        if store else None
+    )
     relying_party = RelyingParty(
         access=build_verifier(jwks=jwks, revocations=revocations),
         logout=build_logout_verifier(jwks),

@@ -62,8 +62,21 @@ def test_a_revoked_sid_revokes_every_token_of_that_session_only(view):
     view.add([sid("session-1")])
 
     assert view.is_revoked(claims())
-    assert view.is_revoked(claims(iat=T0 + 60))  # a session never gets tokens after its end
+    assert view.is_revoked(claims(iat=T0))
     assert not view.is_revoked(claims(sid="session-2"))
+
+
+def test_a_revoked_sid_revokes_tokens_issued_up_to_the_logout_and_the_leeway_only(store, clock):
+    # The issuer ended this app's grant only (RFC 7009 revocation): a later single sign-on to the
+    # app under the same OP session gets tokens issued past the logout, which stay good; the
+    # leeway keeps refusing a token minted just before the end by an issuer clock running ahead.
+    view = RevocationView(store, leeway=10, clock=clock, start_thread=lambda work: None)
+    view.add([sid("session-1")])
+
+    assert view.is_revoked(claims(iat=T0 + 10))
+    assert not view.is_revoked(claims(iat=T0 + 11))
+    assert view.is_revoked({"sid": "session-1", "sub": "42"})  # no iat: it cannot show it came later
+    assert view.is_revoked(claims(iat="later"))
 
 
 def test_a_revoked_sub_revokes_that_users_tokens_issued_at_or_before_the_logout(view):
