@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -33,6 +34,7 @@ from tests.e2e.servers import Deployment
 REFUSAL_DEADLINE = 10.0
 OUTAGE_SECONDS = 12.0
 RETRY_CAP = 10.0
+RP_LEEWAY = 10.0  # the demo apps' KUNCI_RP LEEWAY
 # Time allowed past an exact bound for process scheduling on a loaded 2-core machine.
 SLACK = 5.0
 
@@ -95,6 +97,12 @@ def test_a_reused_refresh_token_ends_the_session_in_every_worker_of_both_apps(st
 
 def _code_flow(stack: DemoStack, app: str) -> tuple[requests.Session, dict]:
     """Sign the demo user in at /signin and through /authorize and /token as `app`; return the browser and tokens."""
+    browser = _sign_in(stack)
+    return browser, _authorize(stack, browser, app)
+
+
+def _sign_in(stack: DemoStack) -> requests.Session:
+    """Return a browser signed in to the issuer as the demo user."""
     browser = requests.Session()
     browser.headers["Accept"] = "text/html"
     form = browser.get(f"{stack.issuer.url}/signin", timeout=10)
@@ -104,6 +112,11 @@ def _code_flow(stack: DemoStack, app: str) -> tuple[requests.Session, dict]:
         headers={"Referer": f"{stack.issuer.url}/signin"}, timeout=30,
     )
     assert signed_in.status_code == 200, signed_in.text[:300]
+    return browser
+
+
+def _authorize(stack: DemoStack, browser: requests.Session, app: str) -> dict:
+    """Take `browser`'s OP session through /authorize (no password: single sign-on) and /token as `app`; return the tokens."""
     client = stack.credentials(app)
     redirect_uri = f"http://127.0.0.1:{stack.ports[app]}/oidc/callback"
     verifier = secrets.token_urlsafe(48)
@@ -118,7 +131,7 @@ def _code_flow(stack: DemoStack, app: str) -> tuple[requests.Session, dict]:
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier,
     }, auth=(client["client_id"], client["client_secret"]), timeout=10)
     assert tokens.status_code == 200, tokens.text
-    return browser, tokens.json()
+    return tokens.json()
 
 
 def test_rp_initiated_logout_with_an_id_token_hint_reaches_every_worker_of_both_apps(stack: DemoStack):
@@ -132,6 +145,42 @@ def test_rp_initiated_logout_with_an_id_token_hint_reaches_every_worker_of_both_
         assert (answer.status_code, answer.headers["Location"]) == (302, f"http://127.0.0.1:{stack.ports['app1']}/?state=out")
 
     _accepted_then_refused(stack, tokens["access_token"], rp_initiated_logout)
+
+
+def test_a_revoked_grant_ends_its_tokens_at_its_app_and_a_later_single_sign_on_there_works(stack: DemoStack):
+    # RFC 7009 revocation ends app1's grant only: app1 is told (its logout token names the OP
+    # session's sid) and refuses the grant's tokens; the browser's OP session goes on, and signing in
+    # to app1 again by single sign-on gets tokens of the same sid that app1 takes. They are issued
+    # past the logout plus the app's LEEWAY, which keeps refusing tokens minted up to then.
+    browser = _sign_in(stack)
+    first = _authorize(stack, browser, "app1")
+    client = stack.credentials("app1")
+    probe = WorkerProbe(stack.apps["app1"], first["access_token"])
+    try:
+        revoked = requests.post(f"{stack.issuer.url}/revoke", data={"token": first["refresh_token"]},
+                                auth=(client["client_id"], client["client_secret"]), timeout=10)
+        assert revoked.status_code == 200, revoked.text
+        wait_until_refused([probe], first["access_token"], timeout=REFUSAL_DEADLINE)
+    finally:
+        probe.close()
+    told = time.time()  # the logout token's iat is at most this
+    while time.time() <= told + RP_LEEWAY + 1:
+        time.sleep(0.2)
+
+    again = _authorize(stack, browser, "app1")
+
+    assert _sid(again["id_token"]) == _sid(first["id_token"])
+    probe = WorkerProbe(stack.apps["app1"], again["access_token"])
+    try:
+        assert {status for status, _body, _headers in probe.answers(again["access_token"]).values()} == {200}
+        assert all(refused(answer) for answer in probe.answers(first["access_token"]).values())
+    finally:
+        probe.close()
+
+
+def _sid(id_token: str) -> str:
+    payload = id_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
 
 
 def test_an_app_that_was_down_refuses_the_token_within_the_retry_cap_of_coming_back(stack: DemoStack):
