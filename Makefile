@@ -69,12 +69,12 @@ serve: install
 	DJANGO_SETTINGS_MODULE=settings.idp $(PY) manage.py run_outbox --skip-checks & \
 	wait -n
 
-# The browser tests need Debian's chromium and chromium-driver (.ci/run installs them); without
-# them they skip, and pytest's header and summary say so.
 # The suite runs in one worker more than the cores (pytest-xdist), since the end-to-end tests spend
 # much of their time waiting on their servers; one test file per worker at a time, so that a file's
 # servers start once. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+# The browser tests need Debian's chromium and chromium-driver (.ci/run installs them); without
+# them they skip, and pytest's header and summary say so.
 test: install node-packages
 	env -u KUNCI_DEMO $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
