@@ -7,7 +7,7 @@ Requests go through Django's test client in process (the full middleware stack a
 sockets), which leaves out the HTTP server's share, equal for both sides of each ratio, and its noise.
 Two baselines, timed in the same runs and read by no ratio, show what an SSO /authorize costs at the
 least: the cheapest view through the same client and middleware (/healthz), and the /authorize's
-database statements alone.
+database work alone (its OP session and the sealed code, without HTTP).
 
 `oidc_section()` runs in the bench process and starts this file as a worker (`--worker oidc`) with
 bench/issuer.py's `run_worker`: bench settings on a fresh SQLite database, and on a fresh PostgreSQL
@@ -49,7 +49,7 @@ LABELS = {
     "me": "GET /api/me, Bearer access token from /api/login",
     # Two baselines, which no ratio reads: what the SSO /authorize costs at least.
     "floor": "baseline: GET /healthz from the signed-in browser (same client and middleware, no database)",
-    "sso_statements": "baseline: the SSO /authorize's statements alone (ORM, no HTTP)",
+    "sso_statements": "baseline: the SSO /authorize's OP session and code alone (no HTTP)",
 }
 
 
@@ -167,8 +167,9 @@ class Flows:
         assert response.status_code == 200, response.content
 
     def sso_statements(self) -> None:
-        """Run an SSO /authorize's statements through the functions it calls, without HTTP: the
-        browser's Django session, its OP session with the user (`current_op_session`), the code."""
+        """Run an SSO /authorize's database work through the functions it calls, without HTTP: the
+        browser's OP session with its user (`current_op_session`, which reads the Django session's
+        row only when this process has not lately), and the sealed code (`issue_code`)."""
         from django.contrib.auth.models import AnonymousUser
         from django.utils import timezone
 

@@ -14,7 +14,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from idp.conf import idp_settings
+from idp.conf import IDP_DEFAULTS, idp_settings
 from keys.conf import keys_settings
 
 
@@ -125,20 +125,27 @@ def check_authorization_code_lifetime(app_configs: Sequence[AppConfig] | None, *
     return []
 
 
+# Process caches: past a minute, what changed in another process would linger too long there.
+_CACHE_SECONDS = {
+    "CLIENT_CACHE_SECONDS": ("idp.E006", "a client changed in another process may be seen as it was"),
+    "SIGN_IN_CACHE_SECONDS": ("idp.E007", "a browser's Django session deleted in another process may still be read"),
+}
+
+
 @register()
-def check_client_cache_seconds(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    seconds = idp_settings.CLIENT_CACHE_SECONDS
-    # Past a minute, a client removed or changed elsewhere would linger too long (idp/oauth/client_cache.py).
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
-        return [
-            Error(
-                f"KUNCI_IDP['CLIENT_CACHE_SECONDS'] must be seconds from 0 to 60, got {seconds!r}.",
-                hint="Set KUNCI_CLIENT_CACHE_SECONDS; the default, 5, is how long a client changed in "
-                "another process may be seen as it was.",
-                id="idp.E006",
-            )
-        ]
-    return []
+def check_cache_seconds(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """idp/oauth/client_cache.py and idp/accounts/browser.py: each cache's lifetime is 0 to 60 seconds."""
+    errors: list[CheckMessage] = []
+    for name, (check_id, meaning) in _CACHE_SECONDS.items():
+        seconds = getattr(idp_settings, name)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+            default = IDP_DEFAULTS[name]
+            errors.append(Error(
+                f"KUNCI_IDP['{name}'] must be seconds from 0 to 60, got {seconds!r}.",
+                hint=f"Set KUNCI_{name}; the default, {default}, is how long {meaning}.",
+                id=check_id,
+            ))
+    return errors
 
 
 # --- Cross-origin reads (idp/cors.py) ------------------------------------------------------------

@@ -54,6 +54,12 @@ IDP_DEFAULTS: dict[str, Any] = {
     # (idp/oauth/client_cache.py): a change to a client, or its removal, made in another process
     # reaches this one within them. 0 reads the client from the database on every request.
     "CLIENT_CACHE_SECONDS": 5,
+    # Seconds a process remembers which sign-in a browser's Django session names (idp/accounts/
+    # browser.py), so that single sign-on need not read the session's row again. Every request still
+    # reads the OP session and its user: only a Django session deleted while its OP session goes on
+    # (Django's admin logout) is seen in another process as it was, for up to this long. 0 reads
+    # the row on every request.
+    "SIGN_IN_CACHE_SECONDS": 30,
     # The origins whose scripts may call the JSON API (/api/...), exactly as browsers send them in
     # Origin (scheme://host[:port]); none by default. See idp/cors.py for the other paths.
     "CORS_ORIGINS": [],

@@ -8,8 +8,8 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models, transaction
 from django.db.models.functions import Lower
 
-# The client registry and its authorization codes live in their own package and belong to this app (label `idp`).
-from idp.oauth.models import AuthorizationCode, Client, Consent  # noqa: F401
+# The client registry and its redeemed authorization codes live in their own package and belong to this app (label `idp`).
+from idp.oauth.models import Client, Consent, RedeemedCode  # noqa: F401
 from idp.outbox.models import OutboxMessage  # noqa: F401
 
 

@@ -115,8 +115,8 @@ def reauthenticate(session: LoginSession, *, now: datetime) -> None:
     session.auth_time = now
 
 
-def start_grant(session: LoginSession, client: Client, scope: str, *, clock: Clock = timezone.now) -> Grant:
-    """Return the open grant of `client` under `session`, opening one if none is; it now holds `scope`.
+def start_grant(sid: str, client: Client, scope: str, *, clock: Clock = timezone.now) -> Grant:
+    """Return the open grant of `client` under the OP session `sid`, opening one if none is; it now holds `scope`.
 
     The token endpoint calls it when it redeems a code, in the transaction of the redemption.
     Raises SessionEnded if the session ended meanwhile (a sign-out between the authorization and
@@ -125,7 +125,7 @@ def start_grant(session: LoginSession, client: Client, scope: str, *, clock: Clo
     with transaction.atomic():
         # The session row is locked, as end_session locks it: no grant opens under a session
         # while it is ending.
-        locked = LoginSession.objects.select_for_update().filter(sid=session.sid).first()
+        locked = LoginSession.objects.select_for_update().filter(sid=sid).first()
         if locked is None or locked.ended_at is not None:
             raise SessionEnded()
         grant = Grant.objects.filter(session=locked, client=client, ended_at__isnull=True).first()

@@ -8,6 +8,7 @@ second client in the same browser gets a code under the same session, with no pa
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,10 +22,34 @@ from django.utils.crypto import constant_time_compare
 
 from idp import sessions
 from idp.accounts import passwords
+from idp.conf import idp_settings
 from idp.models import LoginSession, SessionEnd, SessionOrigin
+from idp.process_cache import ProcessCache
 
 # The key under which the Django session keeps the sid of the browser's OP session.
 SID_SESSION_KEY = "kunci_sid"
+
+
+@dataclass(frozen=True)
+class _SignIn:
+    """What a Django session says of its sign-in: the fields `current_op_session` reads from it."""
+
+    sid: str
+    user_id: Any
+    backend: str
+    session_hash: str
+
+
+# Each process remembers, for SIGN_IN_CACHE_SECONDS (KUNCI_IDP), the sign-in a Django session it
+# read names, by session key, so that a signed-in browser's next requests there need not read the
+# session's row. Nothing remembered counts on its own: every use still reads the OP session and its
+# user, so a sign-out, a session ended anywhere, a deactivation or a changed password holds at once
+# in every process. A Django session that comes to name another sign-in (a sign-in or a password
+# change cycles its key; a sign-in under an ended OP session names a new one) is read again, since
+# whatever does not pass is forgotten and read the slow way. Only what the Django session's row
+# alone can say, that it is gone while its OP session goes on (Django's admin logout, its expiry),
+# reaches another process within SIGN_IN_CACHE_SECONDS.
+_sign_ins: ProcessCache[str, _SignIn] = ProcessCache(max_entries=10_000)
 
 
 def current_op_session(request: HttpRequest) -> LoginSession | None:
@@ -32,49 +57,85 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
 
     None when the browser is not signed in, or its session has ended meanwhile: signed out
     elsewhere, logged out everywhere, ended by an administrator, or its user deactivated.
-    One statement: the OP session joined with its user, who then passes the checks Django's
-    `auth.get_user` makes (`_signed_in_user`) and becomes `request.user`, which so needs no
-    statement of its own.
+    One statement when this process read the browser's Django session lately (`_sign_ins`):
+    the OP session joined with its user, who then passes the checks Django's `auth.get_user`
+    makes (`_signed_in_user`) and becomes `request.user`, which so needs no statement of its own.
+    Otherwise the Django session's row first.
     """
-    sid = request.session.get(SID_SESSION_KEY)
-    user_id = request.session.get(auth.SESSION_KEY)
-    if not isinstance(sid, str) or user_id is None:
+    key = request.session.session_key
+    remembered = _sign_ins.cached(key) if key else None
+    if remembered is not None:
+        session = _open_op_session(remembered.sid, remembered.user_id)
+        if session is not None and _passes(remembered.backend, remembered.session_hash, session.user) == _MATCH:
+            request.user = session.user
+            return session
+        _sign_ins.forget(key)
+    generation = _sign_ins.generation
+    sign_in = _SignIn(
+        sid=request.session.get(SID_SESSION_KEY), user_id=request.session.get(auth.SESSION_KEY),
+        backend=request.session.get(auth.BACKEND_SESSION_KEY), session_hash=request.session.get(auth.HASH_SESSION_KEY),
+    )
+    if not isinstance(sign_in.sid, str) or sign_in.user_id is None:
         return None
-    found = LoginSession.objects.select_related("user").filter(sid=sid, user_id=user_id, ended_at__isnull=True)
-    # `sid` is the primary key, so no ORDER BY (which `first()` would add) is needed.
-    session = next(iter(found[:1]), None)
-    if session is None or not _signed_in_user(request, session.user):
+    session = _open_op_session(sign_in.sid, sign_in.user_id)
+    if session is None or not _signed_in_user(request, sign_in, session.user):
+        return None
+    # Only what the session's row says: not a change this request made and has not saved yet.
+    if key is not None and request.session.session_key == key and not request.session.modified:
+        _sign_ins.remember(key, sign_in, idp_settings.SIGN_IN_CACHE_SECONDS, generation=generation)
+    return session
+
+
+def _open_op_session(sid: str, user_id: Any) -> LoginSession | None:
+    # By primary key alone, the rest checked here: each condition in the query costs more ORM work
+    # than the comparison. No ORDER BY, which `first()` would add.
+    session = next(iter(LoginSession.objects.select_related("user").filter(sid=sid)[:1]), None)
+    if session is None or session.ended_at is not None or str(session.user_id) != str(user_id):
         return None
     return session
 
 
-def _signed_in_user(request: HttpRequest, user: Any) -> bool:
+_MATCH, _FALLBACK, _STALE, _REFUSED = "match", "fallback", "stale", "refused"
+
+
+def _passes(backend_path: object, session_hash: object, user: Any) -> str:
     """Apply `django.contrib.auth.get_user`'s checks to `user`, loaded by the Django session's user id.
 
-    The backend that signed the browser in must still be configured and let `user` authenticate,
-    and the session's hash of the password must match: a changed password signs the browser out
-    (its Django session is flushed), and a hash made with a SECRET_KEY_FALLBACKS key is renewed.
-    On success `user` becomes `request.user`.
+    The backend that signed the browser in must still be configured and let `user` authenticate
+    (ModelBackend.get_user, which the issuer's backends inherit, is the lookup the OP session's
+    statement made plus user_can_authenticate: an inactive user cannot; else _REFUSED), and the
+    session's hash of the password must match (_MATCH), or match under a SECRET_KEY_FALLBACKS key
+    (_FALLBACK); else the password changed since the sign-in (_STALE).
     """
-    backend_path = request.session.get(auth.BACKEND_SESSION_KEY)
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
-        return False
-    # ModelBackend.get_user, which the issuer's backends inherit, is the lookup the OP session's
-    # statement made plus user_can_authenticate (an inactive user cannot).
+        return _REFUSED
     if not auth.load_backend(backend_path).user_can_authenticate(user):
+        return _REFUSED
+    if not isinstance(session_hash, str) or not session_hash:
+        return _STALE
+    if constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return _MATCH
+    if any(constant_time_compare(session_hash, fallback) for fallback in user.get_session_auth_fallback_hash()):
+        return _FALLBACK
+    return _STALE
+
+
+def _signed_in_user(request: HttpRequest, sign_in: _SignIn, user: Any) -> bool:
+    """Whether `user` passes as the Django session's user, as `auth.get_user` decides; then it is `request.user`.
+
+    A changed password signs the browser out (its Django session is flushed), and a hash made with
+    a SECRET_KEY_FALLBACKS key is renewed.
+    """
+    verdict = _passes(sign_in.backend, sign_in.session_hash, user)
+    if verdict == _REFUSED:
         return False
-    session_hash = request.session.get(auth.HASH_SESSION_KEY)
-    current_hash = user.get_session_auth_hash()
-    if not session_hash or not constant_time_compare(session_hash, current_hash):
-        if session_hash and any(
-            constant_time_compare(session_hash, fallback) for fallback in user.get_session_auth_fallback_hash()
-        ):
-            request.session.cycle_key()
-            request.session[auth.HASH_SESSION_KEY] = current_hash
-        else:
-            request.session.flush()
-            request.user = AnonymousUser()
-            return False
+    if verdict == _STALE:
+        request.session.flush()
+        request.user = AnonymousUser()
+        return False
+    if verdict == _FALLBACK:
+        request.session.cycle_key()
+        request.session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()
     request.user = user
     return True
 

@@ -20,7 +20,6 @@ process's threads: read them, never change them.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,53 +30,27 @@ from django.dispatch import receiver
 
 from idp.conf import idp_settings
 from idp.oauth.models import Client
+from idp.process_cache import ProcessCache
 
 MAX_ENTRIES = 1024
 
 
-class ClientCache:
+class ClientCache(ProcessCache[str, Client]):
     """Clients by `client_id`, each kept for CLIENT_CACHE_SECONDS (read at call time) after it was read."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_entries: int = MAX_ENTRIES) -> None:
-        self._clock = clock
-        self._max_entries = max_entries
-        self._entries: dict[str, tuple[float, Client]] = {}
-        # Bumped by every forget(): a read that began before it must not store what it read.
-        self._generation = 0
-        self._lock = threading.Lock()
+        super().__init__(clock=clock, max_entries=max_entries)
 
     def get(self, client_id: str) -> Client | None:
         """Return the client registered as `client_id`, or None if there is none."""
-        entry = self._entries.get(client_id)
-        if entry is not None and entry[0] > self._clock():
-            return entry[1]
-        generation = self._generation
+        client = self.cached(client_id)
+        if client is not None:
+            return client
+        generation = self.generation
         client = next(iter(Client.objects.filter(client_id=client_id)[:1]), None)
-        seconds = idp_settings.CLIENT_CACHE_SECONDS
-        if client is not None and seconds > 0:
-            with self._lock:
-                if generation == self._generation:
-                    self._make_room()
-                    self._entries[client_id] = (self._clock() + seconds, client)
+        if client is not None:
+            self.remember(client_id, client, idp_settings.CLIENT_CACHE_SECONDS, generation=generation)
         return client
-
-    def forget(self, client_id: str | None = None) -> None:
-        """Drop the client `client_id` (every client when None), so that the next get() reads the database."""
-        with self._lock:
-            self._generation += 1
-            if client_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(client_id, None)
-
-    def _make_room(self) -> None:
-        if len(self._entries) < self._max_entries:
-            return
-        now = self._clock()
-        for client_id in [key for key, (expires, _) in self._entries.items() if expires <= now]:
-            del self._entries[client_id]
-        if len(self._entries) >= self._max_entries:
-            self._entries.clear()
 
 
 clients = ClientCache()

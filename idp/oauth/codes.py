@@ -1,9 +1,20 @@
-"""Authorization codes: issued at the authorization endpoint, redeemed once at the token endpoint.
+"""Authorization codes: sealed at the authorization endpoint, redeemed once at the token endpoint.
 
-A code is 256 random bits, stored only as its SHA-256 digest, and bound to the client, the exact
-redirect URI, the PKCE challenge, the nonce, the scope and the OP session (`sid`). Single use
-holds under concurrency by compare-and-set: of any number of simultaneous redemptions, the one
-whose `UPDATE ... WHERE redeemed_at IS NULL` changes the row wins, and every other one is a replay.
+A code is the authorization itself, sealed: the client, a digest of the exact redirect URI, the
+PKCE challenge, the nonce, the scope, the user, the OP session (`sid`), `auth_time`, the expiry
+and a 128-bit random id, as JSON under AES-256-GCM (`cryptography`) with a key derived from
+SECRET_KEY (HKDF-SHA256, one purpose of its own; SECRET_KEY_FALLBACKS still open codes sealed
+before a rotation). GCM's tag makes any change to a code, or a code made up, unknown; encryption
+keeps what it carries (the nonce, the scope, the sid) out of the browser's history and the logs
+that see the redirect. Issuing a code so writes nothing, and a single sign-on's authorization
+costs no statement for it.
+
+Single use is the row a redemption writes (`RedeemedCode`, keyed by the code's id) in the
+transaction that then writes the grant: of any number of simultaneous redemptions only one
+INSERT commits, and every other one is a replay. On PostgreSQL a concurrent INSERT of the same
+id waits until the first transaction ends, so that a replay sees the grant it must end (and if
+that transaction rolled back, the waiting redemption goes on as the only one). RFC 6749 §10.5:
+codes are "short lived and single-use" (AUTHORIZATION_CODE_SECONDS, 60 by default).
 
 Every refusal is a `CodeRejected` whose `error` is the RFC 6749 §5.2 code to answer with and whose
 `code` and `description` say precisely why. A replay is `CodeReplayed`, which names the session and
@@ -13,16 +24,35 @@ that authorization code"; OpenID Connect Core §3.1.3.2).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import os
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.crypto import constant_time_compare
+
 from idp.conf import idp_settings
-from idp.oauth import credentials, pkce
-from idp.oauth.models import NONCE_MAX_LENGTH, AuthorizationCode, Client
+from idp.oauth import pkce
+from idp.oauth.models import NONCE_MAX_LENGTH, Client, RedeemedCode
 from relying_party.exceptions import CodedError
 
-CODE_BYTES = 32  # 256 bits; RFC 6749 §10.10 asks for at most 2^-128 odds of guessing one
+CODE_ID_BYTES = 16  # 128 bits: two codes never share an id (RFC 6749 §10.10 asks 2^-128 odds of guessing)
+_GCM_NONCE_BYTES = 12  # NIST SP 800-38D §8.2.2: 96-bit random IVs, at most 2^32 per key
+_PURPOSE = b"kunci authorization code v1"
+# A code longer than this was not made here (the longest nonce and scope fit well within it).
+_MAX_CODE_LENGTH = 4096
 
 
 class CodeRejected(CodedError):
@@ -90,21 +120,31 @@ class CodeReplayed(CodeRejected):
     """The code was redeemed before: refuse, and end what that redemption created.
 
     `sid` and `client_id` (the Client's primary key) name the grant the first redemption made;
-    `digest` names the code itself.
+    `code_id` names the code itself.
     """
 
     code = "code_replayed"
     description = "The authorization code has already been used"
 
-    def __init__(self, *, sid: str, client_id: int, user_id: Any, digest: str) -> None:
+    def __init__(self, *, sid: str, client_id: int, user_id: Any, code_id: str) -> None:
         super().__init__()
-        self.sid, self.client_id, self.user_id, self.digest = sid, client_id, user_id, digest
+        self.sid, self.client_id, self.user_id, self.code_id = sid, client_id, user_id, code_id
 
 
-def code_digest(code: str) -> str:
-    """Return the hex SHA-256 digest under which `code` is stored."""
-    # The same fast digest as client secrets, for the same reason: 256 random bits need no slow hash.
-    return credentials.secret_digest(code)
+@dataclass(frozen=True)
+class Authorization:
+    """What a code carries, opened: the authorization request's outcome, as the token endpoint needs it."""
+
+    code_id: str
+    client_id: int  # the Client's primary key
+    user_id: Any
+    sid: str
+    redirect_uri_digest: str
+    code_challenge: str
+    nonce: str
+    scope: str
+    auth_time: datetime
+    expires_at: datetime
 
 
 def issue_code(
@@ -118,7 +158,7 @@ def issue_code(
     auth_time: datetime,
     now: datetime,
 ) -> str:
-    """Store a new code for `client` under the OP `session` (a LoginSession), and return the code.
+    """Seal a new code for `client` under the OP `session` (a LoginSession), and return it.
 
     The authorization endpoint has validated the request; what it passes here is checked again
     only where a mistake would weaken the code: a public client must have a challenge (RFC 9700
@@ -130,54 +170,85 @@ def issue_code(
         raise ValueError("a public client's code must be bound to a code_challenge")
     if len(nonce) > NONCE_MAX_LENGTH:
         raise ValueError(f"nonce is longer than {NONCE_MAX_LENGTH} characters")
-    code = secrets.token_urlsafe(CODE_BYTES)
-    AuthorizationCode.objects.create(
-        digest=code_digest(code),
-        client=client,
-        user_id=session.user_id,
-        session=session,
-        redirect_uri=redirect_uri,
-        code_challenge=code_challenge,
-        nonce=nonce,
-        scope=scope,
-        auth_time=auth_time,
-        created_at=now,
-        expires_at=now + timedelta(seconds=idp_settings.AUTHORIZATION_CODE_SECONDS),
-    )
-    return code
+    expires_at = now + timedelta(seconds=idp_settings.AUTHORIZATION_CODE_SECONDS)
+    fields = {
+        "id": secrets.token_urlsafe(CODE_ID_BYTES), "client": client.pk, "user": session.user_id, "sid": session.sid,
+        "redirect_uri": _digest(redirect_uri), "challenge": code_challenge, "nonce": nonce, "scope": scope,
+        "auth_time": auth_time.timestamp(), "exp": expires_at.timestamp(),
+    }
+    iv = os.urandom(_GCM_NONCE_BYTES)
+    sealed = _cipher(settings.SECRET_KEY).encrypt(iv, json.dumps(fields, separators=(",", ":")).encode(), None)
+    return base64.urlsafe_b64encode(iv + sealed).rstrip(b"=").decode("ascii")
+
+
+def open_code(code: object) -> Authorization:
+    """Return what `code` carries, or raise CodeUnknown if it was not sealed here (or was changed since)."""
+    if not isinstance(code, str) or not code or len(code) > _MAX_CODE_LENGTH:
+        raise CodeUnknown()
+    try:
+        raw = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
+    except (binascii.Error, ValueError):
+        raise CodeUnknown() from None
+    iv, sealed = raw[:_GCM_NONCE_BYTES], raw[_GCM_NONCE_BYTES:]
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        try:
+            fields = json.loads(_cipher(secret).decrypt(iv, sealed, None))
+        except (InvalidTag, ValueError):
+            continue
+        return Authorization(
+            code_id=fields["id"], client_id=fields["client"], user_id=fields["user"], sid=fields["sid"],
+            redirect_uri_digest=fields["redirect_uri"], code_challenge=fields["challenge"], nonce=fields["nonce"],
+            scope=fields["scope"], auth_time=datetime.fromtimestamp(fields["auth_time"], timezone.utc),
+            expires_at=datetime.fromtimestamp(fields["exp"], timezone.utc),
+        )
+    raise CodeUnknown()
+
+
+@functools.lru_cache(maxsize=8)
+def _cipher(secret: str) -> AESGCM:
+    # HKDF (RFC 5869) turns SECRET_KEY into a key for this purpose alone; cached per secret.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(secret.encode())
+    return AESGCM(key)
+
+
+def _digest(redirect_uri: str) -> str:
+    # The code carries a digest of the redirect URI, not the URI: a long URI would make a long code.
+    return base64.urlsafe_b64encode(hashlib.sha256(redirect_uri.encode()).digest()).rstrip(b"=").decode("ascii")
 
 
 def redeem_code(
     code: object, *, client: Client, redirect_uri: object, code_verifier: object, now: datetime
-) -> AuthorizationCode:
-    """Redeem `code` for the authenticated `client`, once; return the redeemed code, or raise CodeRejected.
+) -> Authorization:
+    """Redeem `code` for the authenticated `client`, once; return what it carries, or raise CodeRejected.
 
     Call it inside the transaction that then writes the grant: a failure after the redemption
-    rolls it back (the client may retry), and a concurrent replay waits on the row until that
-    transaction ends, so it sees the grant it must end. A refusal other than a replay changes
-    nothing. A CodeReplayed must be acted on in a transaction of its own (the one that raised is
-    rolled back).
+    rolls it back (the client may retry), and a concurrent replay waits on the redemption's row
+    until that transaction ends, so it sees the grant it must end. A refusal changes nothing.
     """
-    if not isinstance(code, str) or not code:
-        raise CodeUnknown()
-    authorization = AuthorizationCode.objects.filter(digest=code_digest(code)).first()
-    if authorization is None:
-        raise CodeUnknown()
+    authorization = open_code(code)
     if authorization.client_id != client.pk:
         raise CodeWrongClient()
-    # A redeemed code is a replay even once expired: what its redemption created may still be alive.
-    if authorization.redeemed_at is not None:
-        raise _replayed(authorization)
-    if now >= authorization.expires_at:
-        raise CodeExpired()
-    if redirect_uri != authorization.redirect_uri:
-        raise RedirectURIMismatch()
-    _check_verifier(authorization.code_challenge, code_verifier)
-    # Compare-and-set: exactly one of any concurrent redemptions changes the row.
-    won = AuthorizationCode.objects.filter(digest=authorization.digest, redeemed_at__isnull=True).update(redeemed_at=now)
-    if won != 1:
-        raise _replayed(authorization)
-    authorization.redeemed_at = now
+    try:
+        if now >= authorization.expires_at:
+            raise CodeExpired()
+        if not isinstance(redirect_uri, str) or not constant_time_compare(
+            _digest(redirect_uri), authorization.redirect_uri_digest,
+        ):
+            raise RedirectURIMismatch()
+        _check_verifier(authorization.code_challenge, code_verifier)
+    except CodeRejected:
+        # A redeemed code is a replay whatever else is wrong with the request, even once expired:
+        # what its redemption created may still be alive.
+        if RedeemedCode.objects.filter(pk=authorization.code_id).exists():
+            raise _replayed(authorization) from None
+        raise
+    # Single use: of any number of concurrent redemptions, exactly one inserts the row. In a
+    # savepoint of its own, so that the caller's transaction outlives a replay's failed INSERT.
+    try:
+        with transaction.atomic():
+            RedeemedCode.objects.create(code_id=authorization.code_id, expires_at=authorization.expires_at)
+    except IntegrityError:
+        raise _replayed(authorization) from None
     return authorization
 
 
@@ -194,8 +265,8 @@ def _check_verifier(challenge: str, verifier: object) -> None:
         raise VerifierWrong()
 
 
-def _replayed(authorization: AuthorizationCode) -> CodeReplayed:
+def _replayed(authorization: Authorization) -> CodeReplayed:
     return CodeReplayed(
-        sid=authorization.session_id, client_id=authorization.client_id,
-        user_id=authorization.user_id, digest=authorization.digest,
+        sid=authorization.sid, client_id=authorization.client_id,
+        user_id=authorization.user_id, code_id=authorization.code_id,
     )

@@ -1,12 +1,12 @@
-"""The client registry (RFC 6749 §2), and the authorization codes issued to its clients (RFC 6749 §4.1.2)."""
+"""The client registry (RFC 6749 §2), the redeemed authorization codes of its clients (RFC 6749 §4.1.2), consents."""
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin
+from authlib.oauth2.rfc6749 import ClientMixin
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from idp.oauth import credentials, pkce
+from idp.oauth import credentials
 from idp.oauth import redirect_uris as uri_rules
 from idp.oauth.validation import validate_client
 
@@ -149,72 +149,25 @@ class Client(ClientMixin, models.Model):
         return grant_type in self.GRANT_TYPES
 
 
-class AuthorizationCode(AuthorizationCodeMixin, models.Model):
-    """An authorization code (RFC 6749 §4.1.2), kept only as the SHA-256 digest of the code.
+class RedeemedCode(models.Model):
+    """An authorization code that was redeemed, by the id it carries: what makes a code single-use.
 
-    A code is 256 random bits, lives `AUTHORIZATION_CODE_SECONDS`, and is redeemed at most once
-    (idp/oauth/codes.py). It is bound to everything the token endpoint must check or repeat: the
-    client and the exact redirect URI (RFC 6749 §4.1.3), the PKCE challenge (RFC 7636 §4.6), and
-    for the id_token the nonce, the scope, the user, the OP session (`sid`) and `auth_time`
-    (OpenID Connect Core §3.1.3.6, §2). A redeemed code is kept past its expiry, so that a
-    replay is still recognised and can end what the first redemption created.
+    A code is sealed, not stored (idp/oauth/codes.py); its redemption writes this row in the
+    transaction that writes the grant, and the primary key lets exactly one redemption of a code
+    commit (RFC 6749 §4.1.2: the code "MUST NOT be used more than once"). The row is kept one
+    refresh lifetime past the code's expiry (`flush_expired_tokens`), so that a replay within that
+    time is still recognised, and ends what the redemption created (RFC 6749 §10.5).
     """
 
-    # Hex SHA-256 of the code: the code itself is never stored, so a read of this table yields
-    # nothing that can be redeemed (RFC 6819 §5.1.4.1.3).
-    digest = models.CharField(max_length=64, primary_key=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="authorization_codes")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="authorization_codes")
-    # The OP session the code was issued under: every token redeemed from it carries this sid.
-    session = models.ForeignKey(
-        "idp.LoginSession", on_delete=models.CASCADE, related_name="authorization_codes", db_column="sid",
-    )
-    redirect_uri = models.CharField(max_length=uri_rules.MAX_LENGTH)
-    # The S256 code_challenge (idp/oauth/pkce.py); empty when a confidential client sent none.
-    code_challenge = models.CharField(max_length=43, blank=True)
-    nonce = models.CharField(max_length=NONCE_MAX_LENGTH, blank=True)
-    # The granted scopes, space-separated (RFC 6749 §3.3).
-    scope = models.TextField(blank=True)
-    auth_time = models.DateTimeField()
-    created_at = models.DateTimeField()
+    # The code's 128-bit random id, base64url: not the code, which cannot be rebuilt from it.
+    code_id = models.CharField(max_length=22, primary_key=True, editable=False)
     expires_at = models.DateTimeField(db_index=True)
-    redeemed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "authorization code"
+        verbose_name = "redeemed authorization code"
 
     def __str__(self) -> str:
-        return f"authorization code {self.digest[:8]}… for {self.client_id}"
-
-    @property
-    def sid(self) -> str:
-        return self.session_id
-
-    # authlib's AuthorizationCodeMixin, and what its CodeChallenge and OpenIDCode read.
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce or None
-
-    def get_auth_time(self) -> int:
-        return int(self.auth_time.timestamp())
-
-    def get_acr(self) -> None:
-        return None
-
-    def get_amr(self) -> None:
-        return None
-
-    def get_code_challenge(self) -> str:
-        return self.code_challenge
-
-    def get_code_challenge_method(self) -> str | None:
-        return pkce.S256 if self.code_challenge else None
+        return f"redeemed authorization code {self.code_id[:8]}…"
 
 
 class Consent(models.Model):

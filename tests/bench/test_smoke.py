@@ -47,9 +47,10 @@ def test_smoke_run_of_the_openid_provider_section_drives_the_real_endpoints_and_
     assert re.search(r"^\| sqlite \| code exchange at /token: rate ÷ /api/login/refresh rate \| \d+\.\d+ \|",
                      result.stdout, re.MULTILINE)
     assert re.search(r"^\| sqlite \| /userinfo: cost ÷ /api/me cost \| \d+\.\d+ \|", result.stdout, re.MULTILINE)
-    # The baselines that say what an SSO /authorize costs at the least: the request floor, its statements.
+    # The baselines that say what an SSO /authorize costs at the least: the request floor, its one statement.
     assert re.search(r"^\| sqlite \| baseline: GET /healthz .+ \| 0 \|$", result.stdout, re.MULTILINE)
-    assert re.search(r"^\| sqlite \| baseline: the SSO /authorize's statements alone .+ \| 3 \|$", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| sqlite \| baseline: the SSO /authorize's OP session and code alone .+ \| 1 \|$", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| sqlite \| GET /authorize, browser already signed in \(SSO\) .+ \| 1 \|$", result.stdout, re.MULTILINE)
     assert "Traceback" not in result.stdout
 
 

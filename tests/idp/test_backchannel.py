@@ -41,7 +41,7 @@ def _session(user, *clients: Client) -> LoginSession:
     """A browser session of `user` with an open grant for each of `clients`."""
     session = sessions.open_session(user, origin=SessionOrigin.BROWSER, now=timezone.now())
     for client in clients:
-        sessions.start_grant(session, client, "openid")
+        sessions.start_grant(session.sid, client, "openid")
     return session
 
 

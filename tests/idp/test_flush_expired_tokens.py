@@ -6,7 +6,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from idp.models import AuthorizationCode, Client, LoginSession
+from idp.models import LoginSession, RedeemedCode
 
 pytestmark = pytest.mark.django_db
 
@@ -46,39 +46,14 @@ def test_flush_deletes_sessions_whose_tokens_have_all_expired(user, capsys):
 
 
 @override_settings(KUNCI_IDP={"REFRESH_TOKEN_LIFETIME": timedelta(days=1)})
-def test_flush_deletes_expired_codes_and_keeps_redeemed_ones_while_their_tokens_may_live(user, capsys):
+def test_flush_keeps_a_redeemed_code_while_the_tokens_of_its_redemption_may_live(db, capsys):
     now = timezone.now()
-    session = LoginSession.objects.create(sid="live", user=user, created_at=now, auth_time=now, expires_at=now + timedelta(hours=5))
-    client = Client.objects.create(name="App", redirect_uris=["https://app.example.com/cb"])
-
-    def code(digest: str, expires_in: timedelta, redeemed: bool) -> None:
-        AuthorizationCode.objects.create(
-            digest=digest, client=client, user=user, session=session, redirect_uri="https://app.example.com/cb",
-            auth_time=now, created_at=now, expires_at=now + expires_in, redeemed_at=now if redeemed else None,
-        )
-
-    code("live", timedelta(seconds=30), redeemed=False)
-    code("expired", timedelta(seconds=-1), redeemed=False)
+    RedeemedCode.objects.create(code_id="live", expires_at=now + timedelta(seconds=30))
     # A replay of this one can still end the grant that its redemption made (idp/oauth/codes.py).
-    code("redeemed-recently", timedelta(hours=-1), redeemed=True)
-    code("redeemed-long-ago", timedelta(days=-2), redeemed=True)
+    RedeemedCode.objects.create(code_id="redeemed-recently", expires_at=now - timedelta(hours=23))
+    RedeemedCode.objects.create(code_id="redeemed-long-ago", expires_at=now - timedelta(days=1, seconds=1))
 
     call_command("flush_expired_tokens")
 
-    assert sorted(AuthorizationCode.objects.values_list("digest", flat=True)) == ["live", "redeemed-recently"]
-    assert "2 expired authorization codes and 0 finished sessions" in capsys.readouterr().out
-
-
-def test_flush_counts_sessions_apart_from_the_codes_issued_under_them(user, capsys):
-    now = timezone.now()
-    session = LoginSession.objects.create(sid="abandoned", user=user, created_at=now, auth_time=now, expires_at=now - timedelta(days=2))
-    client = Client.objects.create(name="App", redirect_uris=["https://app.example.com/cb"])
-    AuthorizationCode.objects.create(
-        digest="live", client=client, user=user, session=session, redirect_uri="https://app.example.com/cb",
-        auth_time=now, created_at=now, expires_at=now + timedelta(seconds=30),
-    )
-
-    call_command("flush_expired_tokens")
-
-    assert not AuthorizationCode.objects.exists()
-    assert "0 expired authorization codes and 1 finished sessions" in capsys.readouterr().out
+    assert sorted(RedeemedCode.objects.values_list("code_id", flat=True)) == ["live", "redeemed-recently"]
+    assert "1 redeemed authorization codes and 0 finished sessions" in capsys.readouterr().out

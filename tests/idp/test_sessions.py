@@ -324,9 +324,9 @@ def test_one_open_grant_per_client_and_session(browser_session, clock):
 def test_start_grant_reuses_the_open_grant_of_a_client_and_opens_one_per_client(browser_session, clock):
     app1, app2 = _client("app1"), _client("app2")
 
-    first_grant = sessions.start_grant(browser_session, app1, "openid", clock=clock)
-    again = sessions.start_grant(browser_session, app1, "openid email", clock=clock)
-    other = sessions.start_grant(browser_session, app2, "openid", clock=clock)
+    first_grant = sessions.start_grant(browser_session.sid, app1, "openid", clock=clock)
+    again = sessions.start_grant(browser_session.sid, app1, "openid email", clock=clock)
+    other = sessions.start_grant(browser_session.sid, app2, "openid", clock=clock)
 
     assert again.pk == first_grant.pk and Grant.objects.get(pk=first_grant.pk).scope == "openid email"
     assert other.pk != first_grant.pk and other.session_id == first_grant.session_id == browser_session.sid
@@ -336,14 +336,14 @@ def test_start_grant_refuses_an_ended_session(browser_session, clock):
     sessions.end_session(browser_session, SessionEnd.LOGOUT)
 
     with pytest.raises(SessionEnded):
-        sessions.start_grant(browser_session, _client(), "openid", clock=clock)
+        sessions.start_grant(browser_session.sid, _client(), "openid", clock=clock)
     assert not Grant.objects.exists()
 
 
 @pytest.mark.parametrize("nonce", ["n-0S6_WzA2Mj", None])
 def test_issue_grant_tokens_mints_an_at_jwt_a_refresh_token_and_an_id_token(browser_session, user, clock, nonce):
     client = _client(accepts_shared_audience=True)
-    grant = sessions.start_grant(browser_session, client, "openid profile", clock=clock)
+    grant = sessions.start_grant(browser_session.sid, client, "openid profile", clock=clock)
     auth_time = browser_session.auth_time
 
     access, refresh, id_token, scope = sessions.issue_grant_tokens(grant, nonce=nonce, auth_time=auth_time, now=clock())
@@ -367,14 +367,14 @@ def test_issue_grant_tokens_mints_an_at_jwt_a_refresh_token_and_an_id_token(brow
 
 
 def test_without_the_openid_scope_there_is_no_id_token(browser_session, clock):
-    grant = sessions.start_grant(browser_session, _client(), "email", clock=clock)
+    grant = sessions.start_grant(browser_session.sid, _client(), "email", clock=clock)
 
     assert sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock()).id_token is None
 
 
 def test_a_grants_refresh_token_rotates_for_its_client_only(browser_session, clock):
     app1, app2 = _client("app1"), _client("app2")
-    grant = sessions.start_grant(browser_session, app1, "openid", clock=clock)
+    grant = sessions.start_grant(browser_session.sid, app1, "openid", clock=clock)
     tokens_ = sessions.issue_grant_tokens(grant, nonce="n", auth_time=browser_session.auth_time, now=clock())
 
     for wrong in (lambda: sessions.refresh_grant(tokens_.refresh, client=app2, clock=clock),
@@ -399,7 +399,7 @@ def test_end_session_ends_every_grant_and_blacklists_every_live_refresh_token(us
     api_refresh = sessions.start_session(user, clock=clock).refresh
     session = LoginSession.objects.get()
     app_tokens = [
-        sessions.issue_grant_tokens(sessions.start_grant(session, _client(name), "openid", clock=clock),
+        sessions.issue_grant_tokens(sessions.start_grant(session.sid, _client(name), "openid", clock=clock),
                                     nonce=None, auth_time=session.auth_time, now=clock())
         for name in ("app1", "app2")
     ]
@@ -435,7 +435,7 @@ def test_a_code_replay_ends_only_its_grant(browser_session, clock):
     app1, app2 = _client("app1"), _client("app2")
     issued = {}
     for client in (app1, app2):
-        grant = sessions.start_grant(browser_session, client, "openid", clock=clock)
+        grant = sessions.start_grant(browser_session.sid, client, "openid", clock=clock)
         issued[client.name] = sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock())
 
     assert sessions.end_grant_of(sid=browser_session.sid, client_id=app1.pk, reason=SessionEnd.CODE_REPLAY)
@@ -449,7 +449,7 @@ def test_a_code_replay_ends_only_its_grant(browser_session, clock):
     assert _grant_rejection(issued["app1"].refresh, app1, clock).code == "grant_ended"
     # A new sign-in of the client under the same session opens a new grant; the old tokens stay dead.
     clock.advance(5)
-    reopened = sessions.start_grant(browser_session, app1, "openid", clock=clock)
+    reopened = sessions.start_grant(browser_session.sid, app1, "openid", clock=clock)
     assert reopened.pk != replayed.pk
     assert sessions.live_session(verify_access(issued["app1"].access)) is None
 
@@ -457,7 +457,7 @@ def test_a_code_replay_ends_only_its_grant(browser_session, clock):
 def test_a_clients_access_token_is_found_live_in_one_statement_that_loads_its_user(
     browser_session, clock, django_assert_num_queries
 ):
-    grant = sessions.start_grant(browser_session, _client(), "openid", clock=clock)
+    grant = sessions.start_grant(browser_session.sid, _client(), "openid", clock=clock)
     claims = verify_access(sessions.issue_grant_tokens(grant, nonce=None, auth_time=clock(), now=clock()).access)
 
     with django_assert_num_queries(1):
@@ -519,7 +519,7 @@ def test_a_browser_session_gets_tokens_for_two_clients_under_one_sid(browser_ses
     """Single sign-on at function level: two clients, one session, one sid in every token."""
     sids = set()
     for name in ("app1", "app2"):
-        grant = sessions.start_grant(browser_session, _client(name), "openid", clock=clock)
+        grant = sessions.start_grant(browser_session.sid, _client(name), "openid", clock=clock)
         minted = sessions.issue_grant_tokens(grant, nonce=None, auth_time=browser_session.auth_time, now=clock())
         sids |= {_claims(minted.access)["sid"], _claims(minted.id_token)["sid"], _claims(minted.refresh)["sid"]}
 

@@ -5,13 +5,13 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from idp.conf import idp_settings
-from idp.models import AuthorizationCode, LoginSession
+from idp.models import LoginSession, RedeemedCode
 
 
 class Command(BaseCommand):
     help = (
         "Delete expired refresh-token records in batches, in constant memory, the login "
-        "sessions whose tokens have all expired, and expired authorization codes."
+        "sessions whose tokens have all expired, and the records of redeemed authorization codes past their time."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,16 +36,12 @@ class Command(BaseCommand):
         # A session is over for good once its newest refresh token has expired; an ended one, at
         # the latest one refresh lifetime after it ended.
         ended_before = now - idp_settings.REFRESH_TOKEN_LIFETIME
-        # An expired code can no longer be redeemed. A redeemed one is kept one refresh lifetime
-        # past its expiry, while the tokens its redemption created may live: a replay within that
-        # time is still recognised, and ends them (idp/oauth/codes.py). No row refers to a code,
-        # so this is one DELETE.
-        codes = AuthorizationCode.objects.filter(
-            Q(expires_at__lte=now, redeemed_at__isnull=True) | Q(expires_at__lte=ended_before)
-        ).delete()[0]
-        # Counted by model: deleting a session also deletes the codes issued under it.
+        # Codes are sealed, not stored (idp/oauth/codes.py); a redeemed one's row is kept one
+        # refresh lifetime past the code's expiry, while the tokens its redemption created may
+        # live: a replay within that time is still recognised, and ends them. One DELETE.
+        codes = RedeemedCode.objects.filter(expires_at__lte=ended_before).delete()[0]
         _, deleted = LoginSession.objects.filter(Q(expires_at__lte=now) | Q(ended_at__lte=ended_before)).delete()
         sessions = deleted.get(LoginSession._meta.label, 0)
         self.stdout.write(
-            f"deleted {total} expired tokens, {codes} expired authorization codes and {sessions} finished sessions"
+            f"deleted {total} expired tokens, {codes} redeemed authorization codes and {sessions} finished sessions"
         )

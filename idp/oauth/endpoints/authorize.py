@@ -8,14 +8,16 @@ Only then does the browser's OP session count: a request that needs a sign-in go
 page (or, with `prompt=none`, gets `login_required`), an untrusted client gets the consent page,
 and a success gets a code.
 
-A signed-in browser's request (single sign-on) costs three statements: its Django session, its OP
-session joined with its user (idp/accounts/browser.py), and the code's INSERT. The client comes
-from this process's cache (idp/oauth/client_cache.py), which another process's change to it
+A signed-in browser's request (single sign-on) costs one statement: its OP session joined with its
+user (idp/accounts/browser.py; and its Django session's row when this process has not read it
+within SIGN_IN_CACHE_SECONDS). The code is sealed, not stored (idp/oauth/codes.py). The client
+comes from this process's cache (idp/oauth/client_cache.py), which another process's change to it
 reaches within CLIENT_CACHE_SECONDS.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -240,14 +242,23 @@ def _answer(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest,
         if "none" in auth.prompt:
             raise AuthorizationError("consent_required", "The user has not consented to this client")
         return _consent_page(request, params, auth)
+    if consent == CONSENT_APPROVE:
+        _remember_consent(session, auth, now)
+    # Sealed, not stored (idp/oauth/codes.py): this writes nothing. A client removed by another
+    # process within CLIENT_CACHE_SECONDS still gets a code, which nothing can redeem: /token
+    # finds no client to authenticate.
+    code = codes.issue_code(
+        client=auth.client, session=session, redirect_uri=auth.redirect_uri, scope=auth.scope,
+        nonce=auth.nonce, code_challenge=auth.code_challenge, auth_time=session.auth_time, now=now,
+    )
+    # RFC 6749 §4.1.2, RFC 9207 §2.
+    return authorization_redirect(auth.redirect_uri, {"code": code, "state": auth.state})
+
+
+def _remember_consent(session: LoginSession, auth: AuthorizationRequest, now: datetime) -> None:
     try:
-        if consent == CONSENT_APPROVE:
-            Consent.objects.update_or_create(
-                user_id=session.user_id, client=auth.client, defaults={"scope": auth.scope, "given_at": now},
-            )
-        code = codes.issue_code(
-            client=auth.client, session=session, redirect_uri=auth.redirect_uri, scope=auth.scope,
-            nonce=auth.nonce, code_challenge=auth.code_challenge, auth_time=session.auth_time, now=now,
+        Consent.objects.update_or_create(
+            user_id=session.user_id, client=auth.client, defaults={"scope": auth.scope, "given_at": now},
         )
     except IntegrityError as error:
         # A client removed by another process while this one still had it cached: its rows are
@@ -256,8 +267,6 @@ def _answer(request: HttpRequest, params: QueryDict, auth: AuthorizationRequest,
         if Client.objects.filter(pk=auth.client.pk).exists():
             raise
         raise ClientRemoved() from error
-    # RFC 6749 §4.1.2, RFC 9207 §2.
-    return authorization_redirect(auth.redirect_uri, {"code": code, "state": auth.state})
 
 
 def _needs_consent(session: LoginSession, auth: AuthorizationRequest) -> bool:

@@ -50,13 +50,13 @@ def _exchange_code(request: HttpRequest, client: Client) -> HttpResponse:
     now = timezone.now()
     try:
         # One transaction: the redemption, the grant and its tokens commit together, and a
-        # concurrent replay waits on the code row until the grant it must end exists.
+        # concurrent replay waits on the redemption's row until the grant it must end exists.
         with transaction.atomic():
             code = codes.redeem_code(
                 request.POST.get("code"), client=client, redirect_uri=request.POST.get("redirect_uri"),
                 code_verifier=request.POST.get("code_verifier"), now=now,
             )
-            grant = sessions.start_grant(code.session, client, code.scope, clock=lambda: now)
+            grant = sessions.start_grant(code.sid, client, code.scope, clock=lambda: now)
             minted = sessions.issue_grant_tokens(grant, nonce=code.nonce or None, auth_time=code.auth_time, now=now)
     except codes.CodeReplayed as replay:
         # RFC 6749 §4.1.2, OIDC Core §3.1.3.2: a code used twice ends what its first redemption

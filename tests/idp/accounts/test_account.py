@@ -39,7 +39,7 @@ def signed_in(web, user, keyring):
 def _client_grant(session: LoginSession, name: str = "App One") -> tuple[Grant, str]:
     """Open a grant of a new client `name` under `session`; return it and its refresh token."""
     client = Client.objects.create(name=name, redirect_uris=[f"https://{name.replace(' ', '').lower()}.example/cb"])
-    grant = sessions.start_grant(session, client, "openid")
+    grant = sessions.start_grant(session.sid, client, "openid")
     minted = sessions.issue_grant_tokens(grant, nonce=None, auth_time=session.auth_time, now=timezone.now())
     return grant, minted.refresh
 

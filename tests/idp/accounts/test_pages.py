@@ -232,7 +232,7 @@ def test_signing_out_ends_every_grant_of_the_session(web, user, keyring):
     _sign_in(web)
     session = LoginSession.objects.get()
     client = Client.objects.create(name="App One", redirect_uris=["https://app1.example/cb"])
-    grant = sessions.start_grant(session, client, "openid")
+    grant = sessions.start_grant(session.sid, client, "openid")
     minted = sessions.issue_grant_tokens(grant, nonce=None, auth_time=session.auth_time, now=timezone.now())
 
     web.post("/signout", {"csrfmiddlewaretoken": _csrf(web, "/signout")})
@@ -316,7 +316,7 @@ def test_single_sign_on_a_second_client_gets_the_same_sid_without_a_password(web
         assert not op_browser.needs_login(op_browser.current_op_session(request), now=now)
         session = op_browser.current_op_session(request)
         client = Client.objects.create(name=name, redirect_uris=[f"https://{name.replace(' ', '').lower()}.example/cb"])
-        grant = sessions.start_grant(session, client, "openid")
+        grant = sessions.start_grant(session.sid, client, "openid")
         minted = sessions.issue_grant_tokens(grant, nonce="n", auth_time=session.auth_time, now=now)
         import jwt
         sids.append(jwt.decode(minted.id_token, options={"verify_signature": False})["sid"])

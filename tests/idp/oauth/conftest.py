@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client as BrowserClient
+from django.utils import timezone
 
-from idp.oauth import pkce
+from idp.oauth import codes, pkce
 from idp.oauth.models import AuthMethod, Client
 from tests.conftest import PASSWORD
 
@@ -149,3 +154,16 @@ def other_issuers_access_token() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     claims = {"iss": "https://evil.example", "aud": "kunci-apps", "sub": "1", "exp": int(time.time()) + 60}
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "evil", "typ": "at+jwt"})
+
+
+def carried(code: str) -> codes.Authorization:
+    """What an authorization code carries: the request it answers, as the token endpoint opens it."""
+    return codes.open_code(code)
+
+
+@contextmanager
+def later(seconds: float) -> Iterator[None]:
+    """Run the issuer `seconds` ahead of now, as if what follows came that much later."""
+    now = timezone.now
+    with mock.patch("django.utils.timezone.now", lambda: now() + timedelta(seconds=seconds)):
+        yield

@@ -3,21 +3,27 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client as BrowserClient
 from django.utils import timezone
 
+from idp.accounts import browser as browser_sessions
 from idp.models import LoginSession
-from idp.oauth.models import AuthorizationCode, Consent
+from idp.oauth import codes
+from idp.oauth.models import Consent
+from idp.process_cache import ProcessCache
 from tests.idp.oauth.conftest import (
     CHALLENGE,
     REDIRECT_URI,
     auth_params,
+    carried,
     exchange,
     get_code,
     redirect_query,
     register,
     sign_in,
 )
+from tests.relying_party.conftest import FakeClock
 
 ISSUER = "http://127.0.0.1:8000"
 
@@ -29,10 +35,10 @@ def test_oidcc_server_success_redirects_with_code_state_and_iss(browser, rp):
     assert query["state"] == "af0ifjsldkj"
     # RFC 9207 §2: the issuer identifier in every authorization response (mix-up defence).
     assert query["iss"] == ISSUER
-    stored = AuthorizationCode.objects.get()
-    assert stored.client == rp.client and stored.redirect_uri == REDIRECT_URI
-    assert stored.code_challenge == CHALLENGE and stored.nonce == "n-0S6_WzA2Mj"
-    assert stored.session_id == browser.session["kunci_sid"]
+    bound = carried(query["code"])
+    assert bound.client_id == rp.client.pk and bound.redirect_uri_digest == codes._digest(REDIRECT_URI)
+    assert bound.code_challenge == CHALLENGE and bound.nonce == "n-0S6_WzA2Mj"
+    assert bound.sid == browser.session["kunci_sid"]
 
 
 def test_oidcc_ensure_post_request_succeeds(browser, rp):
@@ -63,10 +69,10 @@ def test_scope_without_openid_is_invalid_scope(browser, rp):
 
 @pytest.mark.parametrize("scope", ["email openid profile", "openid address phone", "openid unknown-scope"])
 def test_oidc_ensure_other_scope_order_succeeds_and_unsupported_scopes_are_ignored(browser, rp, scope):
-    get_code(browser, rp, scope=scope)
+    granted = carried(get_code(browser, rp, scope=scope)).scope.split()
 
-    assert "openid" in AuthorizationCode.objects.get().scope.split()
-    assert not {"address", "phone", "unknown-scope"} & set(AuthorizationCode.objects.get().scope.split())
+    assert "openid" in granted
+    assert not {"address", "phone", "unknown-scope"} & set(granted)
 
 
 @pytest.mark.parametrize("params", [
@@ -80,9 +86,7 @@ def test_oidcc_optional_parameters_are_accepted(browser, rp, params):
 
 
 def test_oidcc_ensure_request_without_nonce_succeeds_for_code_flow(browser, rp):
-    get_code(browser, rp, nonce=None)
-
-    assert AuthorizationCode.objects.get().nonce == ""
+    assert carried(get_code(browser, rp, nonce=None)).nonce == ""
 
 
 @pytest.mark.parametrize("param, error", [
@@ -109,7 +113,6 @@ def test_oidcc_ensure_registered_redirect_uri_shows_an_error_page_and_never_redi
     assert response.status_code == 400
     assert "Location" not in response
     assert b"invalid_redirect_uri" in response.content
-    assert not AuthorizationCode.objects.exists()
 
 
 @pytest.mark.parametrize("client_id", ["unknown", "", None])
@@ -139,8 +142,7 @@ def test_reflected_markup_is_escaped_on_the_error_pages(browser, rp):
 def test_pkce_downgrades_are_refused(browser, rp, overrides):
     query = redirect_query(browser.get("/authorize", auth_params(rp, **overrides)))
 
-    assert query["error"] == "invalid_request"
-    assert not AuthorizationCode.objects.exists()
+    assert query["error"] == "invalid_request" and "code" not in query
 
 
 def test_a_public_client_must_send_a_code_challenge(browser, public_rp):
@@ -150,9 +152,7 @@ def test_a_public_client_must_send_a_code_challenge(browser, public_rp):
 
 
 def test_a_confidential_client_may_omit_pkce(browser, rp):
-    get_code(browser, rp, code_challenge=None, code_challenge_method=None)
-
-    assert AuthorizationCode.objects.get().code_challenge == ""
+    assert carried(get_code(browser, rp, code_challenge=None, code_challenge_method=None)).code_challenge == ""
 
 
 def test_oidcc_prompt_none_not_logged_in_redirects_login_required_without_ui(rp):
@@ -242,25 +242,111 @@ def test_an_id_token_hint_from_another_issuer_is_refused(browser, rp):
 def test_sso_a_second_client_gets_a_code_under_the_same_sid_without_a_password(browser, rp, api):
     other = register("Second app")
 
-    get_code(browser, rp)
-    get_code(browser, other)
+    sids = {carried(get_code(browser, rp)).sid, carried(get_code(browser, other)).sid}
 
-    sids = set(AuthorizationCode.objects.values_list("session_id", flat=True))
     assert sids == {browser.session["kunci_sid"]}
 
 
-def test_sso_runs_three_statements_the_django_session_the_op_session_with_its_user_and_the_code(
+def _tables(captured) -> list[str]:
+    return [query["sql"].split('"')[1] for query in captured.captured_queries]
+
+
+def test_sso_reads_the_django_session_and_the_op_session_with_its_user_and_writes_nothing(
     browser, rp, settings, django_assert_num_queries
 ):
     settings.KUNCI_IDP = {**settings.KUNCI_IDP, "CLIENT_CACHE_SECONDS": 5}
     get_code(browser, rp)  # reads the client into this process's cache
 
-    with django_assert_num_queries(3) as captured:
+    with django_assert_num_queries(2) as captured:
         get_code(browser, rp)
 
-    tables = [query["sql"].split('"')[1] for query in captured.captured_queries]
-    assert tables == ["django_session", "idp_loginsession", "idp_authorizationcode"]
+    assert _tables(captured) == ["django_session", "idp_loginsession"]
     assert '"idp_user"' in captured.captured_queries[1]["sql"]
+
+
+# The sign-in cache (idp/accounts/browser.py): a process remembers which OP session a Django
+# session names, never whether it is still open.
+
+
+@pytest.fixture
+def sign_ins(settings, monkeypatch) -> FakeClock:
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "CLIENT_CACHE_SECONDS": 5, "SIGN_IN_CACHE_SECONDS": 30}
+    clock = FakeClock()
+    monkeypatch.setattr(browser_sessions, "_sign_ins", ProcessCache(max_entries=10, clock=clock))
+    return clock
+
+
+def test_sso_in_a_process_that_read_the_browsers_session_is_one_statement(browser, rp, sign_ins, django_assert_num_queries):
+    get_code(browser, rp)
+
+    with django_assert_num_queries(1) as captured:
+        code = get_code(browser, rp)
+
+    assert _tables(captured) == ["idp_loginsession"]
+    assert carried(code).sid == browser.session["kunci_sid"]
+
+
+def test_after_sign_in_cache_seconds_the_django_session_is_read_again(browser, rp, sign_ins, django_assert_num_queries):
+    get_code(browser, rp)
+    sign_ins.advance(30)
+
+    with django_assert_num_queries(2) as captured:
+        get_code(browser, rp)
+
+    assert _tables(captured) == ["django_session", "idp_loginsession"]
+
+
+def test_a_session_ended_elsewhere_needs_a_sign_in_at_once(browser, rp, sign_ins):
+    get_code(browser, rp)
+    # As another process ends it (logout everywhere, an administrator): nothing reaches this one's cache.
+    LoginSession.objects.filter(sid=browser.session["kunci_sid"]).update(ended_at=timezone.now())
+
+    response = browser.get("/authorize", auth_params(rp))
+
+    assert response.status_code == 302 and response["Location"].startswith("/signin?")
+
+
+def test_a_password_changed_elsewhere_signs_the_browser_out_at_once(browser, rp, sign_ins, user):
+    get_code(browser, rp)
+    user.set_password("a-new-password-9f3k")
+    user.save()  # without ending the session, as a shell or a data migration could
+
+    response = browser.get("/authorize", auth_params(rp))
+
+    assert response.status_code == 302 and response["Location"].startswith("/signin?")
+    assert "_auth_user_id" not in browser.session  # flushed, as django.contrib.auth.get_user does
+
+
+def test_a_user_deactivated_elsewhere_needs_a_sign_in_at_once(browser, rp, sign_ins, user):
+    get_code(browser, rp)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+    response = browser.get("/authorize", auth_params(rp))
+
+    assert response.status_code == 302 and response["Location"].startswith("/signin?")
+
+
+def test_a_new_sign_in_under_the_same_django_session_is_read_again(browser, rp, sign_ins):
+    first = carried(get_code(browser, rp)).sid
+    LoginSession.objects.filter(sid=first).update(ended_at=timezone.now())
+    sign_in(browser)  # the same user: Django keeps the session key, which now names a new OP session
+
+    second = carried(get_code(browser, rp)).sid
+
+    assert second != first and second == browser.session["kunci_sid"]
+
+
+def test_a_django_session_deleted_elsewhere_is_read_again_within_sign_in_cache_seconds(browser, rp, sign_ins):
+    # What the cache may not know at once: a Django session deleted while its OP session goes on
+    # (Django's admin logout). Its OP session still holds, and within the cache's seconds so does SSO.
+    get_code(browser, rp)
+    Session.objects.filter(session_key=browser.session.session_key).delete()
+    assert "code" in redirect_query(browser.get("/authorize", auth_params(rp)))
+
+    sign_ins.advance(30)
+    response = browser.get("/authorize", auth_params(rp))
+
+    assert response.status_code == 302 and response["Location"].startswith("/signin?")
 
 
 # Consent for untrusted clients (OIDC Core §3.1.2.4).
@@ -281,8 +367,8 @@ def test_denying_consent_redirects_access_denied(browser, untrusted_rp):
 
     query = redirect_query(browser.post("/authorize/consent", {"authorization_request": request, "decision": "deny"}))
 
-    assert query["error"] == "access_denied"
-    assert not AuthorizationCode.objects.exists()
+    assert query["error"] == "access_denied" and "code" not in query
+    assert not Consent.objects.exists()
 
 
 def test_the_consent_form_is_csrf_protected(user, untrusted_rp):
@@ -296,8 +382,8 @@ def test_the_consent_form_is_csrf_protected(user, untrusted_rp):
 
     response = browser.post("/authorize/consent", {"authorization_request": request, "decision": "approve"})
 
-    assert response.status_code == 403
-    assert not AuthorizationCode.objects.exists()
+    assert response.status_code == 403 and "Location" not in response
+    assert not Consent.objects.exists()
 
 
 def test_prompt_none_with_consent_needed_is_consent_required(browser, untrusted_rp):

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import urlencode
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from idp.checks import check_client_cache_seconds
+from idp.checks import check_cache_seconds
 from idp.oauth import client_cache
 from idp.oauth.client_cache import ClientCache
-from idp.oauth.models import Client
-from tests.idp.oauth.conftest import REDIRECT_URI, auth_params, redirect_query
+from idp.oauth.models import Client, RedeemedCode
+from tests.idp.oauth.conftest import REDIRECT_URI, assert_oauth_error, auth_params, exchange, redirect_query
 from tests.relying_party.conftest import FakeClock
 
 pytestmark = pytest.mark.django_db
@@ -146,11 +147,25 @@ def test_a_client_removed_with_the_clients_command_in_this_process_is_gone_at_on
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_client_removed_elsewhere_within_the_ttl_gets_the_unknown_application_page(cached, browser, rp):
+def test_a_client_removed_elsewhere_within_the_ttl_gets_a_code_that_nothing_redeems(cached, browser, api, rp):
     assert client_cache.registered_client(rp.client_id) == rp.client
     _remove_elsewhere(rp.client)
 
-    response = browser.get("/authorize", auth_params(rp))
+    code = redirect_query(browser.get("/authorize", auth_params(rp)))["code"]
+
+    assert_oauth_error(exchange(api, rp, code), "invalid_client", 401)
+    assert not RedeemedCode.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_removed_elsewhere_within_the_ttl_gets_the_unknown_application_page_for_a_consent(
+    cached, browser, untrusted_rp,
+):
+    rp = untrusted_rp
+    assert client_cache.registered_client(rp.client_id) == rp.client
+    _remove_elsewhere(rp.client)
+
+    response = browser.post("/authorize/consent", {"authorization_request": urlencode(auth_params(rp)), "decision": "approve"})
 
     assert response.status_code == 400 and b"Unknown application" in response.content
     assert response["Content-Type"].startswith("text/html")
@@ -162,10 +177,10 @@ def test_a_client_removed_elsewhere_within_the_ttl_gets_the_unknown_application_
 @pytest.mark.parametrize("seconds", [-1, 61, "5", True, None])
 def test_an_unusable_client_cache_lifetime_fails_the_system_check(seconds):
     with override_settings(KUNCI_IDP={"CLIENT_CACHE_SECONDS": seconds}):
-        assert [error.id for error in check_client_cache_seconds(None)] == ["idp.E006"]
+        assert [error.id for error in check_cache_seconds(None)] == ["idp.E006"]
 
 
 @pytest.mark.parametrize("seconds", [0, 0.5, 5, 60])
 def test_a_client_cache_lifetime_up_to_a_minute_passes_the_system_check(seconds):
     with override_settings(KUNCI_IDP={"CLIENT_CACHE_SECONDS": seconds}):
-        assert check_client_cache_seconds(None) == []
+        assert check_cache_seconds(None) == []
