@@ -24,6 +24,7 @@ from idp import sessions
 from idp.accounts import passwords
 from idp.conf import idp_settings
 from idp.models import LoginSession, SessionEnd, SessionOrigin
+from idp.prepared import PreparedQuery
 from idp.process_cache import ProcessCache
 
 # The key under which the Django session keeps the sid of the browser's OP session.
@@ -86,10 +87,13 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
     return session
 
 
+# The OP session joined with its user, by primary key: every single sign-on reads it, so its SQL
+# is built once (idp/prepared.py). What else makes a session open is checked on the row.
+_OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
+
+
 def _open_op_session(sid: str, user_id: Any) -> LoginSession | None:
-    # By primary key alone, the rest checked here: each condition in the query costs more ORM work
-    # than the comparison. No ORDER BY, which `first()` would add.
-    session = next(iter(LoginSession.objects.select_related("user").filter(sid=sid)[:1]), None)
+    session = _OP_SESSION_WITH_USER.first(sid)
     if session is None or session.ended_at is not None or str(session.user_id) != str(user_id):
         return None
     return session
