@@ -57,8 +57,8 @@ IDP_DEFAULTS: dict[str, Any] = {
     # Seconds a process remembers which sign-in a browser's Django session names (idp/accounts/
     # browser.py), so that single sign-on need not read the session's row again. Every request still
     # reads the OP session and its user: only a Django session deleted while its OP session goes on
-    # (Django's admin logout) is seen in another process as it was, for up to this long. 0 reads
-    # the row on every request.
+    # (Django's admin logout in another process, its expiry) is seen as it was, for up to this long.
+    # 0 reads the row on every request.
     "SIGN_IN_CACHE_SECONDS": 30,
     # The origins whose scripts may call the JSON API (/api/...), exactly as browsers send them in
     # Origin (scheme://host[:port]); none by default. See idp/cors.py for the other paths.

@@ -16,6 +16,7 @@ database the suite runs on, so an upgrade that changes them fails there first.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -42,12 +43,17 @@ class _Compiled:
 
 
 class PreparedQuery(Generic[M]):
-    """`build(value)` returns the queryset for one string value, used once in its filters."""
+    """`build(value)` returns the queryset for one string value, used once in its filters.
+
+    The queryset runs on the database the router reads its model from (it must not choose one with
+    `using()`). Each thread builds its own: a compiler holds the connection it was built for, and
+    Django's connections belong to one thread each.
+    """
 
     def __init__(self, build: Callable[[str], QuerySet[M]]) -> None:
         self._build = build
         self._model = build(_MARKER).model
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._local = threading.local()
 
     def first(self, value: str) -> M | None:
         """Return the first model the queryset for `value` yields, or None: one statement."""
@@ -55,10 +61,10 @@ class PreparedQuery(Generic[M]):
             raise TypeError("a prepared query's value is a string")
         alias = router.db_for_read(self._model)
         connection = connections[alias]
-        compiled = self._compiled.get((alias, connection.vendor))
-        if compiled is None:
-            # Two threads may both build it the first time: the same SQL, one kept.
-            compiled = self._compiled[alias, connection.vendor] = self._compile(alias)
+        built: dict[str, _Compiled] = self._local.__dict__.setdefault("built", {})
+        compiled = built.get(alias)
+        if compiled is None or compiled.compiler.connection is not connection:
+            compiled = built[alias] = self._compile(alias)
         params = list(compiled.params)
         params[compiled.position] = value
         with connection.cursor() as cursor:

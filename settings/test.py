@@ -13,9 +13,10 @@ from settings.idp import *  # noqa: E402,F403
 # suite fast, and tests that are about hashing configure their own.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 KUNCI_KEYS = {**KUNCI_KEYS, "SIGNING_KEY_CACHE_SECONDS": 0, "JWKS_CACHE_SECONDS": 0}  # noqa: F405
-# Every test reads clients and browsers' sessions from the database; the tests of those caches
-# turn them on.
-KUNCI_IDP = {**KUNCI_IDP, "CLIENT_CACHE_SECONDS": 0, "SIGN_IN_CACHE_SECONDS": 0}  # noqa: F405
+# Every test reads clients from the database; the tests of the client cache turn it on. The
+# sign-in cache (idp/accounts/browser.py) stays on, as deployed: every browser test runs through it,
+# and tests/conftest.py empties it around each test.
+KUNCI_IDP = {**KUNCI_IDP, "CLIENT_CACHE_SECONDS": 0}  # noqa: F405
 # Registration is off outside demo mode; under test it is on, so that its endpoints are in every
 # catalogue of routes, and the tests of the closed registration turn it off.
 KUNCI_IDP = {**KUNCI_IDP, "REGISTRATION": True}  # noqa: F405

@@ -82,6 +82,16 @@ def _no_cached_keys():
     forget_cached_keys()
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_sign_ins():
+    """Each process remembers which OP session a Django session names: no test may see another's."""
+    from idp.accounts import browser
+
+    browser._sign_ins.forget()
+    yield
+    browser._sign_ins.forget()
+
+
 # Signing keys handed to the keyring outside its own tests: 16 of each size per process, in turn.
 _KEY_POOL: dict[int, list[rsa.RSAPrivateKey]] = defaultdict(list)
 _KEY_POOL_SIZE = 16

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -45,11 +47,13 @@ class _SignIn:
 # read names, by session key, so that a signed-in browser's next requests there need not read the
 # session's row. Nothing remembered counts on its own: every use still reads the OP session and its
 # user, so a sign-out, a session ended anywhere, a deactivation or a changed password holds at once
-# in every process. A Django session that comes to name another sign-in (a sign-in or a password
-# change cycles its key; a sign-in under an ended OP session names a new one) is read again, since
-# whatever does not pass is forgotten and read the slow way. Only what the Django session's row
-# alone can say, that it is gone while its OP session goes on (Django's admin logout, its expiry),
-# reaches another process within SIGN_IN_CACHE_SECONDS.
+# in every process. A Django session that comes to name another sign-in is read again, since
+# whatever does not pass is forgotten and read the slow way: another user's sign-in or a password
+# change in the browser gives it a new key, and the same user signing in again keeps the key (Django
+# cycles it only when the user changes) but keeps its OP session too, or opens a new one when that
+# one has ended. A logout in this process forgets the key (`_forget_logged_out`). Only what the
+# Django session's row alone can say, that it is gone while its OP session goes on (Django's admin
+# logout in another process, the session's expiry), takes up to SIGN_IN_CACHE_SECONDS to count.
 _sign_ins: ProcessCache[str, _SignIn] = ProcessCache(max_entries=10_000)
 
 
@@ -90,6 +94,13 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
 # The OP session joined with its user, by primary key: every single sign-on reads it, so its SQL
 # is built once (idp/prepared.py). What else makes a session open is checked on the row.
 _OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
+
+
+@receiver(user_logged_out)
+def _forget_logged_out(sender: type, request: HttpRequest | None, **kwargs: Any) -> None:
+    # Sent by auth.logout before it flushes the session, so the key is still the signed-out one.
+    if request is not None and request.session.session_key:
+        _sign_ins.forget(request.session.session_key)
 
 
 def _open_op_session(sid: str, user_id: Any) -> LoginSession | None:
@@ -176,8 +187,9 @@ def signin_url(next_url: str | None = None) -> str:
 def sign_in(request: HttpRequest, user: Any, *, now: datetime) -> LoginSession:
     """Sign the browser in as `user`, whose password was just checked at `now`; return its OP session.
 
-    `auth.login` gives the browser a new session key (session fixation, OWASP ASVS V3.2.1).
-    The same user signing in again keeps the sid, and its `auth_time` moves to `now`: the
+    `auth.login` gives a browser that was not signed in a new session key (session fixation,
+    OWASP ASVS V3.2.1), and one signed in as someone else a new, empty session; the same user
+    signing in again keeps the key. The same user signing in again keeps the sid, and its `auth_time` moves to `now`: the
     clients already signed in under it stay so. Another user's session in this browser ends.
     """
     current = current_op_session(request)

@@ -1,13 +1,16 @@
 """Authorization codes: sealed at the authorization endpoint, redeemed once at the token endpoint.
 
-A code is the authorization itself, sealed: the client, a digest of the exact redirect URI, the
-PKCE challenge, the nonce, the scope, the user, the OP session (`sid`), `auth_time`, the expiry
-and a 128-bit random id, as JSON under AES-256-GCM (`cryptography`) with a key derived from
-SECRET_KEY (HKDF-SHA256, one purpose of its own; SECRET_KEY_FALLBACKS still open codes sealed
-before a rotation). GCM's tag makes any change to a code, or a code made up, unknown; encryption
-keeps what it carries (the nonce, the scope, the sid) out of the browser's history and the logs
-that see the redirect. Issuing a code so writes nothing, and a single sign-on's authorization
-costs no statement for it.
+A code is the authorization itself, sealed: a 128-bit random id, then the client, a digest of the
+exact redirect URI, the PKCE challenge, the nonce, the scope, the user, the OP session (`sid`),
+`auth_time` and the expiry as JSON under AES-256-GCM (`cryptography`). Each code has a key of its
+own, derived from SECRET_KEY with the id as salt (HKDF-SHA256, RFC 5869, one purpose of its own):
+a key seals one message only, so GCM's nonce can never repeat under a key however many codes are
+issued (NIST SP 800-38D §8), and SECRET_KEY_FALLBACKS still open codes sealed before a rotation.
+GCM's tag makes any change to a code, its id included, or a code made up, unknown; one spelling
+only is accepted. Encryption keeps what a code carries (the nonce, the scope, the sid) out of the
+browser's history and the logs that see the redirect. Whoever holds SECRET_KEY can seal codes, as
+they can sign Django's password-reset links: it is the issuer's to keep. Issuing a code writes
+nothing, and a single sign-on's authorization costs no statement for it.
 
 Single use is the row a redemption writes (`RedeemedCode`, keyed by the code's id) in the
 transaction that then writes the grant: of any number of simultaneous redemptions only one
@@ -25,11 +28,9 @@ that authorization code"; OpenID Connect Core §3.1.3.2).
 from __future__ import annotations
 
 import base64
-import binascii
-import functools
 import hashlib
 import json
-import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -48,11 +49,14 @@ from idp.oauth import pkce
 from idp.oauth.models import NONCE_MAX_LENGTH, Client, RedeemedCode
 from relying_party.exceptions import CodedError
 
-CODE_ID_BYTES = 16  # 128 bits: two codes never share an id (RFC 6749 §10.10 asks 2^-128 odds of guessing)
-_GCM_NONCE_BYTES = 12  # NIST SP 800-38D §8.2.2: 96-bit random IVs, at most 2^32 per key
-_PURPOSE = b"kunci authorization code v1"
-# A code longer than this was not made here (the longest nonce and scope fit well within it).
-_MAX_CODE_LENGTH = 4096
+CODE_ID_BYTES = 16  # 128 bits: two codes never share an id, nor so a key (RFC 6749 §10.10)
+# Each key seals one code, so one fixed nonce is safe (NIST SP 800-38D §8.2: unique per key).
+_GCM_NONCE = bytes(12)
+_PURPOSE = b"kunci authorization code"
+# A code longer than this was not made here: the longest nonce (255 characters of up to 4 bytes)
+# and the scopes a client may hold fit well within it, which issue_code checks.
+MAX_CODE_LENGTH = 4096
+_CODE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class CodeRejected(CodedError):
@@ -172,31 +176,35 @@ def issue_code(
         raise ValueError(f"nonce is longer than {NONCE_MAX_LENGTH} characters")
     expires_at = now + timedelta(seconds=idp_settings.AUTHORIZATION_CODE_SECONDS)
     fields = {
-        "id": secrets.token_urlsafe(CODE_ID_BYTES), "client": client.pk, "user": session.user_id, "sid": session.sid,
-        "redirect_uri": _digest(redirect_uri), "challenge": code_challenge, "nonce": nonce, "scope": scope,
+        "client": client.pk, "user": session.user_id, "sid": session.sid, "redirect_uri": _digest(redirect_uri),
+        "challenge": code_challenge, "nonce": nonce, "scope": scope,
         "auth_time": auth_time.timestamp(), "exp": expires_at.timestamp(),
     }
-    iv = os.urandom(_GCM_NONCE_BYTES)
-    sealed = _cipher(settings.SECRET_KEY).encrypt(iv, json.dumps(fields, separators=(",", ":")).encode(), None)
-    return base64.urlsafe_b64encode(iv + sealed).rstrip(b"=").decode("ascii")
+    code_id = secrets.token_bytes(CODE_ID_BYTES)
+    plaintext = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    sealed = _cipher(settings.SECRET_KEY, code_id).encrypt(_GCM_NONCE, plaintext, None)
+    code = _b64(code_id + sealed)
+    if len(code) > MAX_CODE_LENGTH:
+        raise ValueError(f"the code would be longer than {MAX_CODE_LENGTH} characters")
+    return code
 
 
 def open_code(code: object) -> Authorization:
     """Return what `code` carries, or raise CodeUnknown if it was not sealed here (or was changed since)."""
-    if not isinstance(code, str) or not code or len(code) > _MAX_CODE_LENGTH:
+    if not isinstance(code, str) or len(code) > MAX_CODE_LENGTH or not _CODE.fullmatch(code):
         raise CodeUnknown()
-    try:
-        raw = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
-    except (binascii.Error, ValueError):
-        raise CodeUnknown() from None
-    iv, sealed = raw[:_GCM_NONCE_BYTES], raw[_GCM_NONCE_BYTES:]
+    raw = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4)) if len(code) % 4 != 1 else b""
+    # One spelling only: base64 would also take a last character whose spare bits are set.
+    if len(raw) <= CODE_ID_BYTES or _b64(raw) != code:
+        raise CodeUnknown()
+    code_id, sealed = raw[:CODE_ID_BYTES], raw[CODE_ID_BYTES:]
     for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
         try:
-            fields = json.loads(_cipher(secret).decrypt(iv, sealed, None))
-        except (InvalidTag, ValueError):
+            fields = json.loads(_cipher(secret, code_id).decrypt(_GCM_NONCE, sealed, None))
+        except InvalidTag:
             continue
         return Authorization(
-            code_id=fields["id"], client_id=fields["client"], user_id=fields["user"], sid=fields["sid"],
+            code_id=_b64(code_id), client_id=fields["client"], user_id=fields["user"], sid=fields["sid"],
             redirect_uri_digest=fields["redirect_uri"], code_challenge=fields["challenge"], nonce=fields["nonce"],
             scope=fields["scope"], auth_time=datetime.fromtimestamp(fields["auth_time"], timezone.utc),
             expires_at=datetime.fromtimestamp(fields["exp"], timezone.utc),
@@ -204,16 +212,19 @@ def open_code(code: object) -> Authorization:
     raise CodeUnknown()
 
 
-@functools.lru_cache(maxsize=8)
-def _cipher(secret: str) -> AESGCM:
-    # HKDF (RFC 5869) turns SECRET_KEY into a key for this purpose alone; cached per secret.
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(secret.encode())
+def _cipher(secret: str, code_id: bytes) -> AESGCM:
+    # HKDF (RFC 5869): the code's own key, from SECRET_KEY (or a fallback) and the code's id as salt.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=code_id, info=_PURPOSE).derive(secret.encode())
     return AESGCM(key)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def _digest(redirect_uri: str) -> str:
     # The code carries a digest of the redirect URI, not the URI: a long URI would make a long code.
-    return base64.urlsafe_b64encode(hashlib.sha256(redirect_uri.encode()).digest()).rstrip(b"=").decode("ascii")
+    return _b64(hashlib.sha256(redirect_uri.encode()).digest())
 
 
 def redeem_code(
@@ -239,7 +250,7 @@ def redeem_code(
     except CodeRejected:
         # A redeemed code is a replay whatever else is wrong with the request, even once expired:
         # what its redemption created may still be alive.
-        if RedeemedCode.objects.filter(pk=authorization.code_id).exists():
+        if _redeemed(authorization):
             raise _replayed(authorization) from None
         raise
     # Single use: of any number of concurrent redemptions, exactly one inserts the row. In a
@@ -250,6 +261,21 @@ def redeem_code(
     except IntegrityError:
         raise _replayed(authorization) from None
     return authorization
+
+
+def _redeemed(authorization: Authorization) -> bool:
+    """Whether a redemption of the code committed, or is committing: its row's INSERT, rolled back at once.
+
+    Not a SELECT: on PostgreSQL a SELECT does not see a concurrent redemption that has not committed
+    yet, where the INSERT waits for it to end.
+    """
+    try:
+        with transaction.atomic():
+            RedeemedCode.objects.create(code_id=authorization.code_id, expires_at=authorization.expires_at)
+            transaction.set_rollback(True)
+    except IntegrityError:
+        return True
+    return False
 
 
 def _check_verifier(challenge: str, verifier: object) -> None:

@@ -254,7 +254,7 @@ def _tables(captured) -> list[str]:
 def test_sso_reads_the_django_session_and_the_op_session_with_its_user_and_writes_nothing(
     browser, rp, settings, django_assert_num_queries
 ):
-    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "CLIENT_CACHE_SECONDS": 5}
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "CLIENT_CACHE_SECONDS": 5, "SIGN_IN_CACHE_SECONDS": 0}
     get_code(browser, rp)  # reads the client into this process's cache
 
     with django_assert_num_queries(2) as captured:
@@ -334,6 +334,20 @@ def test_a_new_sign_in_under_the_same_django_session_is_read_again(browser, rp, 
     second = carried(get_code(browser, rp)).sid
 
     assert second != first and second == browser.session["kunci_sid"]
+
+
+def test_a_sign_out_at_the_admin_in_this_process_is_forgotten_at_once(browser, rp, sign_ins, user, settings):
+    type(user).objects.filter(pk=user.pk).update(is_staff=True)
+    get_code(browser, rp)
+    signed_out_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+
+    assert browser.post("/admin/logout/").status_code == 200  # Django's logout: the OP session goes on
+    assert LoginSession.objects.get().ended_at is None
+    replayed = BrowserClient()
+    replayed.cookies[settings.SESSION_COOKIE_NAME] = signed_out_key
+
+    response = replayed.get("/authorize", auth_params(rp))
+    assert response.status_code == 302 and response["Location"].startswith("/signin?")
 
 
 def test_a_django_session_deleted_elsewhere_is_read_again_within_sign_in_cache_seconds(browser, rp, sign_ins):

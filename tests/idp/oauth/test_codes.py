@@ -137,7 +137,7 @@ def test_the_lifetime_of_a_code_is_a_setting_read_at_call_time(app, session):
         _redeem(code, app, at=NOW + timedelta(seconds=5))
 
 
-@pytest.mark.parametrize("position", [0, 11, 12, 40, -17, -1])  # the IV, the sealed fields, the tag
+@pytest.mark.parametrize("position", [0, 15, 16, 40, -17, -1])  # the id (the key's salt), the sealed fields, the tag
 def test_a_code_changed_in_any_byte_is_unknown(app, session, position):
     code = _issue(app, session)
 
@@ -145,6 +145,37 @@ def test_a_code_changed_in_any_byte_is_unknown(app, session, position):
         _redeem(_tampered(code, position), app)
 
     assert _redeem(code, app).sid == session.sid
+
+
+@pytest.mark.parametrize("respell", [
+    lambda code: code + "=" * (-len(code) % 4) + "==",  # padding
+    lambda code: code[:10] + "\n" + code[10:],
+    lambda code: code.replace("-", "+").replace("_", "/") if ("-" in code or "_" in code) else code + "+",
+    lambda code: code[:-1] + chr(ord(code[-1]) ^ 1),  # the last character's spare bits, or its value
+    lambda code: code + "A",
+], ids=["padded", "newline", "standard-alphabet", "last-character", "one-more-character"])
+def test_a_code_has_one_spelling(app, session, respell):
+    code = _issue(app, session)
+
+    with pytest.raises(CodeUnknown):
+        open_code(respell(code))
+
+
+def test_the_longest_nonce_of_four_byte_characters_fits_in_a_code(app, session):
+    nonce = "\U0001F511" * 255
+    code = issue_code(client=app, session=session, redirect_uri=REDIRECT_URI, scope="openid profile email",
+                      nonce=nonce, code_challenge=CHALLENGE, auth_time=SIGNED_IN, now=NOW)
+
+    assert len(code) <= codes.MAX_CODE_LENGTH
+    assert _redeem(code, app).nonce == nonce
+
+
+def test_a_codes_random_id_leads_it_and_is_what_its_redemption_records(app, session):
+    code = _issue(app, session)
+    raw = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
+
+    assert base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode() == open_code(code).code_id
+    assert RedeemedCode.objects.filter(pk=_redeem(code, app).code_id).exists()
 
 
 def test_a_code_sealed_under_a_secret_key_fallback_still_opens_and_one_under_another_key_does_not(app, session, settings):
