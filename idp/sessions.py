@@ -50,6 +50,7 @@ from idp.exceptions import (
 )
 from idp.models import Client, Grant, GrantRefreshToken, LoginSession, RefreshRotation, SessionEnd, SessionOrigin
 from idp.oauth import hashes
+from idp.prepared import PreparedQuery
 from idp.verification import verify_refresh
 from relying_party.verifier import VerifiedToken
 
@@ -439,29 +440,45 @@ def _notify_logout(session: LoginSession, grants: list[Grant], *, whole_session:
 # Access-token liveness.
 
 
+# The OP session joined with its user, by sid: what single sign-on and every access token's check
+# read first. Their SQL is built once (idp/prepared.py); what else makes a session live is checked
+# on the row.
+OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
+# A client's open grant under a session, with the session and its user. At most one row: a session
+# has one open grant per client (idp_grant_one_open_per_client).
+_OPEN_GRANT_WITH_SESSION = PreparedQuery(
+    lambda sid, client_id: Grant.objects.select_related("session__user").filter(
+        session_id=sid, client__client_id=client_id, ended_at__isnull=True,
+    )[:1]
+)
+
+
 def live_session(claims: Mapping[str, Any]) -> LoginSession | None:
     """Return the open session a verified access token belongs to, with its user, or None if it or its grant has ended.
 
     The issuer holds the sessions, so unlike a relying party it can refuse an access token of an
     ended session, or of a client's grant that ended (a code replay), before the token expires. A
     client's token is live only under the grant that was open when it was issued: a grant the
-    client opened later under the same session does not revive it. One statement either way: the
-    grant's check joins the session's row.
+    client opened later under the same session does not revive it. One statement either way: a
+    client's token reads its grant joined with the session.
     """
-    conditions: dict[str, Any] = {"sid": claims["sid"], "user_id": claims["user_id"], "ended_at__isnull": True}
-    client_id = claims.get("client_id")
-    if client_id is not None:
+    sid, client_id = claims.get("sid"), claims.get("client_id")
+    if not isinstance(sid, str):
+        return None
+    if client_id is None:
+        session = OP_SESSION_WITH_USER.first(sid)
+    elif not isinstance(client_id, str):
+        return None
+    else:
+        grant = _OPEN_GRANT_WITH_SESSION.first(sid, client_id)
         # `iat` is whole seconds and the grant opens just before its first token is signed: a
         # second of slack, so that a token is never taken for older than its own grant.
-        opened_by = tokens.issued_at(claims) + timedelta(seconds=1)
-        # In one filter() call the grant conditions hold for one and the same grant row: an inner
-        # join, which Django builds faster than an EXISTS subquery. At most one row matches: a
-        # session has one open grant per client (idp_grant_one_open_per_client).
-        conditions.update(
-            grants__client__client_id=client_id, grants__ended_at__isnull=True, grants__created_at__lte=opened_by
-        )
-    # `sid` is the primary key, so no ORDER BY (which `first()` would add) is needed.
-    return next(iter(LoginSession.objects.select_related("user").filter(**conditions)[:1]), None)
+        if grant is None or grant.created_at > tokens.issued_at(claims) + timedelta(seconds=1):
+            return None
+        session = grant.session
+    if session is None or session.ended_at is not None or str(session.user_id) != str(claims["user_id"]):
+        return None
+    return session
 
 
 def access_grant(claims: Mapping[str, Any]) -> Grant | None:

@@ -26,7 +26,6 @@ from idp import sessions
 from idp.accounts import passwords
 from idp.conf import idp_settings
 from idp.models import LoginSession, SessionEnd, SessionOrigin
-from idp.prepared import PreparedQuery
 from idp.process_cache import ProcessCache
 
 # The key under which the Django session keeps the sid of the browser's OP session.
@@ -91,11 +90,6 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
     return session
 
 
-# The OP session joined with its user, by primary key: every single sign-on reads it, so its SQL
-# is built once (idp/prepared.py). What else makes a session open is checked on the row.
-_OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
-
-
 @receiver(user_logged_out)
 def _forget_logged_out(sender: type, request: HttpRequest | None, **kwargs: Any) -> None:
     # Sent by auth.logout before it flushes the session, so the key is still the signed-out one.
@@ -104,7 +98,7 @@ def _forget_logged_out(sender: type, request: HttpRequest | None, **kwargs: Any)
 
 
 def _open_op_session(sid: str, user_id: Any) -> LoginSession | None:
-    session = _OP_SESSION_WITH_USER.first(sid)
+    session = sessions.OP_SESSION_WITH_USER.first(sid)
     if session is None or session.ended_at is not None or str(session.user_id) != str(user_id):
         return None
     return session

@@ -67,15 +67,31 @@ def test_the_value_is_bound_never_spliced_into_the_sql(session, user):
     assert WITH_USER.first(quoted.sid).sid == quoted.sid
 
 
-def test_a_value_that_is_not_a_string_is_refused(session):
-    with pytest.raises(TypeError):
-        WITH_USER.first(42)
+@pytest.mark.parametrize("values", [(42,), (), ("s-prepared", "extra")], ids=["not-a-string", "none", "too-many"])
+def test_values_that_do_not_fit_are_refused(session, values):
+    with pytest.raises(TypeError, match="1 string values"):
+        WITH_USER.first(*values)
+
+
+def test_several_values_are_bound_each_in_its_place_and_all_gives_every_row(session, user):
+    now = timezone.now()
+    LoginSession.objects.create(sid="s-other", user=user, created_at=now, auth_time=now, end_reason=SessionEnd.REUSE)
+    by_reason = PreparedQuery(lambda username, reason: LoginSession.objects.filter(user__username=username, end_reason=reason))
+
+    assert [found.sid for found in by_reason.all("alice", SessionEnd.LOGOUT)] == ["s-prepared"]
+    assert [found.sid for found in by_reason.all("alice", SessionEnd.REUSE)] == ["s-other"]
+    assert by_reason.all("bob", SessionEnd.REUSE) == []
 
 
 @pytest.mark.parametrize("build", [
     lambda value: LoginSession.objects.all(),
     lambda value: LoginSession.objects.filter(sid=value, end_reason=value),
-], ids=["unused", "used-twice"])
-def test_a_query_must_use_its_value_exactly_once(session, build):
+    lambda sid, reason: LoginSession.objects.filter(sid=sid),
+    # A lookup that makes its own parameter of the value ("value%") cannot take it bound as it is.
+    lambda value: LoginSession.objects.filter(sid__startswith=value),
+], ids=["unused", "used-twice", "one-of-two-unused", "transformed"])
+def test_a_query_must_use_each_value_exactly_once_as_it_is(session, build):
+    prepared = PreparedQuery(build)
+
     with pytest.raises(ValueError, match="exactly once"):
-        PreparedQuery(build).first(session.sid)
+        prepared.first(*[session.sid] * len(prepared._markers))
