@@ -4,8 +4,9 @@ Django builds a queryset's SQL every time the queryset runs. For the OP session 
 user, which every single sign-on reads, building it is about 0.3 ms of Python where SQLite
 answers in 0.02 ms: more than half of what an SSO /authorize costs beyond the request's floor
 (BENCHMARKS.md, section 9). `PreparedQuery` asks the ORM for the SQL once per database connection,
-with a marker where each value goes, then runs that SQL with the values bound as parameters and turns the rows into models as Django's ModelIterable does: the same converters
-(aware datetimes, booleans) and the same `select_related` populators. The SQL stays the ORM's, so
+with a marker where each value goes, then runs that SQL with the values bound as parameters and
+turns the rows into models as Django's ModelIterable does: the same converters (aware datetimes,
+booleans) and the same `select_related` populators. The SQL stays the ORM's, so
 it follows the models and their migrations; nothing here writes SQL by hand.
 
 No library does this for Django, and the ORM has no public API for it: this leans on the
@@ -26,7 +27,6 @@ from django.db.models.query import QuerySet, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=models.Model)
-
 
 
 def _marker(index: int) -> str:

@@ -182,9 +182,9 @@ def sign_in(request: HttpRequest, user: Any, *, now: datetime) -> LoginSession:
     """Sign the browser in as `user`, whose password was just checked at `now`; return its OP session.
 
     `auth.login` gives a browser that was not signed in a new session key (session fixation,
-    OWASP ASVS V3.2.1), and one signed in as someone else a new, empty session; the same user
-    signing in again keeps the key. The same user signing in again keeps the sid, and its `auth_time` moves to `now`: the
-    clients already signed in under it stay so. Another user's session in this browser ends.
+    OWASP ASVS V3.2.1), and one signed in as someone else a new, empty session. The same user
+    signing in again keeps the key and the sid, and its `auth_time` moves to `now`: the clients
+    already signed in under it stay so. Another user's session in this browser ends.
     """
     current = current_op_session(request)
     if current is not None and current.user_id != user.pk:

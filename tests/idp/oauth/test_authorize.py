@@ -8,6 +8,7 @@ from django.test import Client as BrowserClient
 from django.utils import timezone
 
 from idp.accounts import browser as browser_sessions
+from idp.checks import check_cache_seconds
 from idp.models import LoginSession
 from idp.oauth import codes
 from idp.oauth.models import Consent
@@ -453,3 +454,10 @@ def test_oidcc_idtoken_unsigned_is_never_issued(browser, rp, api):
     id_token = exchange(api, rp, get_code(browser, rp)).json()["id_token"]
 
     assert jwt.get_unverified_header(id_token)["alg"] == "RS256"
+
+
+@pytest.mark.parametrize(("seconds", "errors"), [(-1, ["idp.E007"]), (61, ["idp.E007"]), ("30", ["idp.E007"]), (0, []), (60, [])])
+def test_the_sign_in_cache_lifetime_is_checked_at_start_up(settings, seconds, errors):
+    settings.KUNCI_IDP = {**settings.KUNCI_IDP, "SIGN_IN_CACHE_SECONDS": seconds}
+
+    assert [error.id for error in check_cache_seconds(None)] == errors
