@@ -442,8 +442,8 @@ def _notify_logout(session: LoginSession, grants: list[Grant], *, whole_session:
 
 # The OP session joined with its user, by sid: what single sign-on and every access token's check
 # read first. Their SQL is built once (idp/prepared.py); what else makes a session live is checked
-# on the row.
-OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
+# on the row (`_if_open`).
+_OP_SESSION_WITH_USER = PreparedQuery(lambda sid: LoginSession.objects.select_related("user").filter(sid=sid)[:1])
 # A client's open grant under a session, with the session and its user. At most one row: a session
 # has one open grant per client (idp_grant_one_open_per_client).
 _OPEN_GRANT_WITH_SESSION = PreparedQuery(
@@ -451,6 +451,17 @@ _OPEN_GRANT_WITH_SESSION = PreparedQuery(
         session_id=sid, client__client_id=client_id, ended_at__isnull=True,
     )[:1]
 )
+
+
+def open_op_session(sid: str, user_id: Any) -> LoginSession | None:
+    """Return the OP session `sid` with its user if it is open and `user_id`'s, else None: one statement."""
+    return _if_open(_OP_SESSION_WITH_USER.first(sid), user_id)
+
+
+def _if_open(session: LoginSession | None, user_id: Any) -> LoginSession | None:
+    if session is None or session.ended_at is not None or str(session.user_id) != str(user_id):
+        return None
+    return session
 
 
 def live_session(claims: Mapping[str, Any]) -> LoginSession | None:
@@ -466,19 +477,15 @@ def live_session(claims: Mapping[str, Any]) -> LoginSession | None:
     if not isinstance(sid, str):
         return None
     if client_id is None:
-        session = OP_SESSION_WITH_USER.first(sid)
-    elif not isinstance(client_id, str):
+        return open_op_session(sid, claims["user_id"])
+    if not isinstance(client_id, str):
         return None
-    else:
-        grant = _OPEN_GRANT_WITH_SESSION.first(sid, client_id)
-        # `iat` is whole seconds and the grant opens just before its first token is signed: a
-        # second of slack, so that a token is never taken for older than its own grant.
-        if grant is None or grant.created_at > tokens.issued_at(claims) + timedelta(seconds=1):
-            return None
-        session = grant.session
-    if session is None or session.ended_at is not None or str(session.user_id) != str(claims["user_id"]):
+    grant = _OPEN_GRANT_WITH_SESSION.first(sid, client_id)
+    # `iat` is whole seconds and the grant opens just before its first token is signed: a second of
+    # slack, so that a token is never taken for older than its own grant.
+    if grant is None or grant.created_at > tokens.issued_at(claims) + timedelta(seconds=1):
         return None
-    return session
+    return _if_open(grant.session, claims["user_id"])
 
 
 def access_grant(claims: Mapping[str, Any]) -> Grant | None:

@@ -69,7 +69,7 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
     key = request.session.session_key
     remembered = _sign_ins.cached(key) if key else None
     if remembered is not None:
-        session = _open_op_session(remembered.sid, remembered.user_id)
+        session = sessions.open_op_session(remembered.sid, remembered.user_id)
         if session is not None and _passes(remembered.backend, remembered.session_hash, session.user) == _MATCH:
             request.user = session.user
             return session
@@ -81,7 +81,7 @@ def current_op_session(request: HttpRequest) -> LoginSession | None:
     )
     if not isinstance(sign_in.sid, str) or sign_in.user_id is None:
         return None
-    session = _open_op_session(sign_in.sid, sign_in.user_id)
+    session = sessions.open_op_session(sign_in.sid, sign_in.user_id)
     if session is None or not _signed_in_user(request, sign_in, session.user):
         return None
     # Only what the session's row says: not a change this request made and has not saved yet.
@@ -95,13 +95,6 @@ def _forget_logged_out(sender: type, request: HttpRequest | None, **kwargs: Any)
     # Sent by auth.logout before it flushes the session, so the key is still the signed-out one.
     if request is not None and request.session.session_key:
         _sign_ins.forget(request.session.session_key)
-
-
-def _open_op_session(sid: str, user_id: Any) -> LoginSession | None:
-    session = sessions.OP_SESSION_WITH_USER.first(sid)
-    if session is None or session.ended_at is not None or str(session.user_id) != str(user_id):
-        return None
-    return session
 
 
 _MATCH, _FALLBACK, _STALE, _REFUSED = "match", "fallback", "stale", "refused"

@@ -250,32 +250,30 @@ def redeem_code(
     except CodeRejected:
         # A redeemed code is a replay whatever else is wrong with the request, even once expired:
         # what its redemption created may still be alive.
-        if _redeemed(authorization):
+        if not _record_redemption(authorization, keep=False):
             raise _replayed(authorization) from None
         raise
-    # Single use: of any number of concurrent redemptions, exactly one inserts the row. In a
-    # savepoint of its own, so that the caller's transaction outlives a replay's failed INSERT.
-    try:
-        with transaction.atomic():
-            RedeemedCode.objects.create(code_id=authorization.code_id, expires_at=authorization.expires_at)
-    except IntegrityError:
-        raise _replayed(authorization) from None
+    # Single use: of any number of concurrent redemptions, exactly one inserts the row.
+    if not _record_redemption(authorization, keep=True):
+        raise _replayed(authorization)
     return authorization
 
 
-def _redeemed(authorization: Authorization) -> bool:
-    """Whether a redemption of the code committed, or is committing: its row's INSERT, rolled back at once.
+def _record_redemption(authorization: Authorization, *, keep: bool) -> bool:
+    """Insert the code's redemption row, kept or rolled back at once; return False if the code was redeemed.
 
-    Not a SELECT: on PostgreSQL a SELECT does not see a concurrent redemption that has not committed
-    yet, where the INSERT waits for it to end.
+    In a savepoint of its own, so that the caller's transaction outlives a replay's failed INSERT.
+    Rolled back, it tells whether a redemption committed or is committing: on PostgreSQL the INSERT
+    waits for a concurrent one to end, where a SELECT would not see it yet.
     """
     try:
         with transaction.atomic():
             RedeemedCode.objects.create(code_id=authorization.code_id, expires_at=authorization.expires_at)
-            transaction.set_rollback(True)
+            if not keep:
+                transaction.set_rollback(True)
     except IntegrityError:
-        return True
-    return False
+        return False
+    return True
 
 
 def _check_verifier(challenge: str, verifier: object) -> None:

@@ -145,7 +145,7 @@ def test_me_answers_503_when_the_session_lookup_fails(api, login, user, monkeypa
     def unreachable(*args, **kwargs):
         raise db.InterfaceError("connection already closed")
 
-    monkeypatch.setattr("idp.sessions.OP_SESSION_WITH_USER.first", unreachable)
+    monkeypatch.setattr("idp.sessions.open_op_session", unreachable)
 
     response = api.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {access}")
 

@@ -10,12 +10,12 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 
 from idp.checks import check_authorization_code_lifetime
 from idp.models import LoginSession
-from idp.oauth import codes, pkce
+from idp.oauth import codes
 from idp.oauth.codes import (
     CodeExpired,
     CodeRejected,
